@@ -1,0 +1,223 @@
+"""Settings for chatsite: one module, read from the environment.
+
+Laptop defaults need nothing: SQLite, the in-memory channel layer and the built-in offline demo model.
+On Heroku (the platform sets ``DYNO``) production defaults switch on and SECRET_KEY becomes mandatory.
+Every variable is listed in the README's configuration table.
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name, default=""):
+    return os.environ.get(name, default).strip()
+
+
+def env_bool(name, default=False):
+    raw = env_str(name)
+    if not raw:
+        return default
+    if raw.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if raw.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be a boolean (1/0, true/false), not {raw!r}")
+
+
+def env_int(name, default):
+    raw = env_str(name)
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, not {raw!r}") from None
+
+
+def env_float(name, default):
+    raw = env_str(name)
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}") from None
+
+
+def env_list(name, default=()):
+    raw = env_str(name)
+    if not raw:
+        return list(default)
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+ON_HEROKU = bool(env_str("DYNO"))
+DEBUG = env_bool("DEBUG", False)
+
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if ON_HEROKU:
+        raise ImproperlyConfigured("SECRET_KEY must be set on Heroku (app.json generates one).")
+    # Only ever used off Heroku: laptops, tests, CI.
+    SECRET_KEY = "django-insecure-local-development-key-do-not-use-in-production"
+
+ALLOWED_HOSTS = env_list(
+    "ALLOWED_HOSTS", [".herokuapp.com"] if ON_HEROKU else ["localhost", "127.0.0.1", "[::1]", "testserver"]
+)
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "channels",
+    "chat",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "chatsite.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+ASGI_APPLICATION = "chatsite.asgi.application"
+
+# Database: SQLite by default, DATABASE_URL (Heroku Postgres) when set. Under ASGI every sync-to-async
+# thread would hold its own connection, so connections are not persisted (CONN_MAX_AGE=0).
+DATABASE_URL = env_str("DATABASE_URL")
+if DATABASE_URL:
+    DATABASES = {
+        "default": dj_database_url.parse(
+            DATABASE_URL, conn_max_age=0, conn_health_checks=False, ssl_require=ON_HEROKU
+        )
+    }
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": env_str("SQLITE_PATH") or BASE_DIR / "db.sqlite3",
+            # Writers wait for each other instead of failing with "database is locked".
+            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+        }
+    }
+
+# Channel layer: in-memory on one process, Redis when REDIS_URL is set (Heroku Key-Value Store).
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    redis_host = {"address": REDIS_URL}
+    if REDIS_URL.startswith("rediss://"):
+        # Heroku's Key-Value Store uses self-signed certificates; this key breaks plain redis:// URLs.
+        redis_host["ssl_cert_reqs"] = None
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [redis_host], "capacity": 1000, "expiry": 30},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "chat:index"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        # The manifest needs collectstatic, which Heroku's build runs; locally files are served as they are.
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if ON_HEROKU or env_bool("STATIC_MANIFEST", False)
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = not (ON_HEROKU or env_bool("STATIC_MANIFEST", False))
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Production hardening: on by default on Heroku, each switchable for other hosts.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", ON_HEROKU)
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", ON_HEROKU)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if ON_HEROKU else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"httpx": {"level": "WARNING"}, "daphne": {"level": "WARNING"}},
+}
+
+# Heroku Managed Inference. With INFERENCE_URL unset, replies come from the built-in offline demo model.
+INFERENCE_URL = env_str("INFERENCE_URL").rstrip("/")
+INFERENCE_KEY = env_str("INFERENCE_KEY")
+INFERENCE_MODEL_ID = env_str("INFERENCE_MODEL_ID") or "claude-4-5-sonnet"
+INFERENCE_MAX_TOKENS = env_int("INFERENCE_MAX_TOKENS", 4096)
+INFERENCE_CONNECT_TIMEOUT = env_float("INFERENCE_CONNECT_TIMEOUT", 5.0)
+# Seconds allowed between two bytes of a reply: long enough for a model that thinks before its first token.
+INFERENCE_READ_TIMEOUT = env_float("INFERENCE_READ_TIMEOUT", 180.0)
+# Streams held open at once per process; above the concurrency one process is meant to carry.
+INFERENCE_MAX_CONNECTIONS = env_int("INFERENCE_MAX_CONNECTIONS", 1000)
+INFERENCE_MAX_RETRIES = env_int("INFERENCE_MAX_RETRIES", 3)
+# Pace of the offline demo model, in seconds between deltas.
+DEMO_DELTA_DELAY = env_float("DEMO_DELTA_DELAY", 0.03)
+
+# The chat loop.
+CHAT_SYSTEM_PROMPT = env_str("CHAT_SYSTEM_PROMPT", "You are Claude, a helpful assistant. Answer in Markdown.")
+CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 100_000)
+CHAT_DELTA_INTERVAL = env_float("CHAT_DELTA_INTERVAL", 0.04)
+CHAT_FLUSH_INTERVAL = env_float("CHAT_FLUSH_INTERVAL", 1.0)
+CHAT_HEARTBEAT_INTERVAL = env_float("CHAT_HEARTBEAT_INTERVAL", 20.0)
