@@ -128,8 +128,15 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": env_str("SQLITE_PATH") or BASE_DIR / "db.sqlite3",
+            # A local file has no connection limit; reopening it for every ORM call costs more than the call.
+            "CONN_MAX_AGE": 600,
             # Writers wait for each other instead of failing with "database is locked".
-            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+            # WAL lets the page read while a reply is written; NORMAL sync is safe in WAL mode against crashes.
+            "OPTIONS": {
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
         }
     }
 
@@ -212,6 +219,8 @@ INFERENCE_READ_TIMEOUT = env_float("INFERENCE_READ_TIMEOUT", 180.0)
 # Streams held open at once per process; above the concurrency one process is meant to carry.
 INFERENCE_MAX_CONNECTIONS = env_int("INFERENCE_MAX_CONNECTIONS", 1000)
 INFERENCE_MAX_RETRIES = env_int("INFERENCE_MAX_RETRIES", 3)
+# First backoff delay when the API gave no Retry-After or reset header; doubles per attempt, with jitter.
+INFERENCE_RETRY_BASE_DELAY = env_float("INFERENCE_RETRY_BASE_DELAY", 0.5)
 # Pace of the offline demo model, in seconds between deltas.
 DEMO_DELTA_DELAY = env_float("DEMO_DELTA_DELAY", 0.03)
 
@@ -221,3 +230,8 @@ CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 100_000)
 CHAT_DELTA_INTERVAL = env_float("CHAT_DELTA_INTERVAL", 0.04)
 CHAT_FLUSH_INTERVAL = env_float("CHAT_FLUSH_INTERVAL", 1.0)
 CHAT_HEARTBEAT_INTERVAL = env_float("CHAT_HEARTBEAT_INTERVAL", 20.0)
+# A streaming reply whose writer has not written for this long is marked interrupted (its process died).
+CHAT_STALE_AFTER = env_float("CHAT_STALE_AFTER", 45.0)
+CHAT_HISTORY_MESSAGES = env_int("CHAT_HISTORY_MESSAGES", 200)
+# Largest WebSocket frame accepted: a maximal message even if every character is JSON-escaped.
+CHAT_MAX_FRAME_BYTES = env_int("CHAT_MAX_FRAME_BYTES", CHAT_MAX_MESSAGE_CHARS * 6 + 4096)

@@ -1,0 +1,152 @@
+"""The conversation socket: authenticate, authorise, translate frames (docs/protocol.md). No business logic."""
+
+import json
+import logging
+import uuid
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.http import Http404
+
+from . import generation, inference, store
+from .hub import encode, get_hub
+from .models import Message
+
+log = logging.getLogger(__name__)
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_NOT_FOUND = 4404
+
+
+class ClientError(Exception):
+    def __init__(self, code, message, client_id=None):
+        super().__init__(message)
+        self.code, self.message, self.client_id = code, message, client_id
+
+
+def _get_conversation(user, public_id):
+    conversation = store.get_conversation_for_user(user, public_id)
+    store.expire_stale_replies(conversation)
+    return conversation, store.streaming_replies(conversation)
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    conversation = None
+
+    async def connect(self):
+        user = self.scope["user"]
+        # Accept first so the browser sees a close code it can act on instead of a bare failed handshake.
+        await self.accept()
+        if not user.is_authenticated:
+            return await self.close(code=CLOSE_UNAUTHENTICATED)
+        try:
+            self.conversation, streaming = await database_sync_to_async(_get_conversation)(
+                user, self.scope["url_route"]["kwargs"]["conversation_id"]
+            )
+        except Http404:
+            return await self.close(code=CLOSE_NOT_FOUND)
+        self.key = self.conversation.public_id.hex
+        self.hub = get_hub()
+        turn = await self.hub.attach(self, self.key, self.conversation.group_name)
+        await self.send_frame(
+            {"type": "ready", "conversation": str(self.conversation.public_id), "demo": inference.is_demo(),
+             "model": settings.INFERENCE_MODEL_ID}
+        )
+        for reply in streaming:
+            await self._send_state(reply, turn)
+
+    async def disconnect(self, code):
+        if self.conversation is not None:
+            await self.hub.detach(self, self.key, self.conversation.group_name)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        try:
+            frame = self._decode(text_data)
+            handler = getattr(self, f"handle_{frame['type']}", None)
+            if handler is None:
+                raise ClientError("unknown_type", f"Unknown frame type {frame['type']!r}.")
+            await handler(frame)
+        except ClientError as exc:
+            await self.send_frame({"type": "error", "code": exc.code, "message": exc.message, "client_id": exc.client_id})
+
+    def _decode(self, text_data):
+        if text_data is None or len(text_data) > settings.CHAT_MAX_FRAME_BYTES:
+            raise ClientError("invalid", "Frames must be JSON text of a reasonable size.")
+        try:
+            frame = json.loads(text_data)
+        except ValueError:
+            raise ClientError("invalid", "Frames must be JSON objects.") from None
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            raise ClientError("invalid", "Frames must be JSON objects with a type.")
+        return frame
+
+    # Client frames -------------------------------------------------------------------------------
+
+    async def handle_send(self, frame):
+        client_id = _parse_uuid(frame.get("client_id"))
+        if client_id is None:
+            raise ClientError("invalid", "A message needs a client_id (a UUID).")
+        text = frame.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise ClientError("invalid", "A message needs some text.", str(client_id))
+        if len(text) > settings.CHAT_MAX_MESSAGE_CHARS:
+            raise ClientError(
+                "too_long", f"Messages are limited to {settings.CHAT_MAX_MESSAGE_CHARS:,} characters.", str(client_id)
+            )
+        try:
+            message, created = await generation.start_turn(self.conversation, text=text, client_id=client_id)
+        except store.Busy:
+            raise ClientError(
+                "busy", "A reply is still being written. Wait for it or stop it first.", str(client_id)
+            ) from None
+        if not created:
+            # A resend of a stored message: acknowledge it again, start nothing.
+            await self.send_text(generation.message_frame(message))
+
+    async def handle_stop(self, frame):
+        turn = self.hub.turns.get(self.key)
+        if turn is not None:
+            return turn.stop()
+        for reply in await database_sync_to_async(store.streaming_replies)(self.conversation):
+            await self.hub.stop_remote(self.key, str(reply.public_id), reply.worker)
+
+    async def handle_sync(self, frame):
+        raw = frame.get("ids")
+        ids = [i for i in map(_parse_uuid, raw[:50]) if i is not None] if isinstance(raw, list) else []
+        if not ids:
+            raise ClientError("invalid", "sync needs a list of message ids.")
+        messages = await database_sync_to_async(store.messages_by_ids)(self.conversation, ids)
+        turn = self.hub.turns.get(self.key)
+        for message in messages:
+            await self._send_state(message, turn)
+
+    async def handle_ping(self, frame):
+        await self.send_frame({"type": "pong"})
+
+    # Sending ---------------------------------------------------------------------------------------
+
+    async def _send_state(self, message, turn):
+        """The current state of a message: live from a local turn, relayed from a remote one, or stored."""
+        if turn is not None and turn.reply_id == str(message.public_id):
+            return await self.send_text(turn.snapshot_frame())
+        await self.send_text(generation.message_frame(message))
+        if message.status == Message.Status.STREAMING:
+            await self.hub.watch_remote(self.key, str(message.public_id), message.worker)
+
+    async def send_frame(self, frame):
+        await self.send_text(encode(frame))
+
+    async def send_text(self, text):
+        """Send an encoded frame; a socket that is going away is simply skipped."""
+        try:
+            await self.send(text_data=text)
+        except Exception:
+            log.debug("dropping a frame for a closed socket", exc_info=True)
+
+
+def _parse_uuid(value):
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError, AttributeError):
+        return None

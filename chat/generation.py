@@ -1,0 +1,253 @@
+"""The life of one turn: store, stream from the model, fan out, flush, record the outcome once.
+
+A turn runs as an asyncio task owned by the process (through the hub), never by a socket: closing or
+reloading a tab changes who watches the reply, not whether it is written.
+"""
+
+import asyncio
+import logging
+import time
+from contextlib import aclosing
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.utils import timezone
+
+from . import inference, store
+from .hub import RELAY_INTERVAL, encode, get_hub
+from .models import Message
+from .payloads import build_messages
+
+log = logging.getLogger("chat.turn")
+
+# Without text to save, a streaming reply still proves its writer is alive this often.
+HEARTBEAT_EVERY = 10.0
+INTERRUPTED_ERROR = "The server restarted while this reply was being written."
+INTERNAL_ERROR = "Something went wrong on our side while writing this reply. Please try again."
+
+
+def message_frame(message, **kwargs):
+    return encode({"type": "message", "message": message.as_frame(**kwargs)})
+
+
+async def start_turn(conversation, *, text, client_id):
+    """Store the user message and a reply placeholder, then start writing the reply.
+
+    Returns ``(user_message, created)``. Raises ``store.Busy`` while another reply streams.
+    """
+    hub = get_hub()
+    await hub.start()
+    had_title = bool(conversation.title)
+    user_message, reply, created = await database_sync_to_async(store.start_turn_records)(
+        conversation, text=text, client_id=client_id, model=settings.INFERENCE_MODEL_ID, worker=hub.channel_name
+    )
+    if not created:
+        return user_message, False
+    messages = await database_sync_to_async(build_messages)(conversation, before=reply)
+    turn = Turn(hub, conversation, reply, messages)
+    frames = [message_frame(user_message), message_frame(reply)]
+    if not had_title:
+        frames.append(encode({"type": "conversation", "id": str(conversation.public_id), "title": conversation.title}))
+    for frame in frames:
+        await hub.send_local(turn.key, frame)
+    await hub.announce_turn(conversation.group_name, turn.key, turn.reply_id, frames)
+    turn.start()
+    return user_message, True
+
+
+class Turn:
+    def __init__(self, hub, conversation, reply, messages):
+        self.hub = hub
+        self.key = conversation.public_id.hex
+        self.reply = reply
+        self.reply_id = str(reply.public_id)
+        self.messages = messages
+        self.parts = []  # text delivered to watchers, in order
+        self.pending = []  # text received from the model, not yet delivered
+        self.seq = 0
+        self.remote = set()  # channels of other processes watching this reply
+        self.remote_frames = []
+        self.stop_requested = False
+        self.first_token_at = None
+        self.usage = None
+        self.finish_reason = ""
+        self.task = None
+        self._lock = asyncio.Lock()
+        self._last_sent = 0.0
+        self._timer = None
+        self._background = set()
+        self._started = time.monotonic()
+
+    def start(self):
+        self.hub.register_turn(self.key, self)
+        self.task = asyncio.create_task(self.run(), name=f"turn-{self.reply_id}")
+
+    def stop(self):
+        """Stop writing; the text so far is kept and the reply is marked stopped."""
+        if self.task is not None and not self.task.done():
+            self.stop_requested = True
+            self.task.cancel()
+
+    def text(self):
+        return "".join(self.parts)
+
+    def snapshot_frame(self):
+        return message_frame(self.reply, seq=self.seq, content=self.text())
+
+    async def add_remote(self, channel):
+        self.remote.add(channel)
+        await self.hub.relay(channel, self.key, [self.snapshot_frame()])
+
+    # The stream --------------------------------------------------------------------------------
+
+    async def run(self):
+        flusher = asyncio.create_task(self._flush_forever())
+        status, error, cancelled = Message.Status.COMPLETE, "", False
+        try:
+            await self._consume()
+        except inference.InferenceError as exc:
+            status, error = Message.Status.ERROR, exc.user_message
+        except asyncio.CancelledError:
+            cancelled = not self.stop_requested
+            status = Message.Status.STOPPED if self.stop_requested else Message.Status.INTERRUPTED
+            error = "" if self.stop_requested else INTERRUPTED_ERROR
+        except Exception:
+            log.exception("turn failed reply=%s", self.reply_id)
+            status, error = Message.Status.ERROR, INTERNAL_ERROR
+        finally:
+            flusher.cancel()
+        await self._finish(status, error)
+        if cancelled:
+            raise asyncio.CancelledError
+
+    async def _consume(self):
+        stream = inference.stream_chat(self.messages, model=self.reply.model, on_retry=self._on_retry)
+        # aclosing: a stop that lands while this task awaits a socket still closes the HTTP response now.
+        async with aclosing(stream):
+            async for event in stream:
+                if isinstance(event, inference.TextDelta) and event.text:
+                    await self._add_text(event.text)
+                elif isinstance(event, inference.Usage):
+                    self.usage = {"prompt_tokens": event.prompt_tokens, "completion_tokens": event.completion_tokens}
+                elif isinstance(event, inference.Finish):
+                    self.finish_reason = event.reason or ""
+
+    async def _on_retry(self, attempt, max_attempts, delay, error):
+        detail = f"{error.user_message} Retrying in {delay:.0f} s ({attempt}/{max_attempts})."
+        await self._broadcast(encode({"type": "status", "id": self.reply_id, "detail": detail}))
+
+    # Delivery: the first delta goes out at once, later ones coalesce to one frame per interval ---
+
+    async def _add_text(self, text):
+        if self.first_token_at is None:
+            self.first_token_at = timezone.now()
+        self.pending.append(text)
+        loop = asyncio.get_running_loop()
+        wait = self._last_sent + settings.CHAT_DELTA_INTERVAL - loop.time()
+        if wait <= 0:
+            await self._deliver()
+        elif self._timer is None:
+            self._timer = loop.call_later(wait, self._on_timer)
+
+    def _on_timer(self):
+        self._timer = None
+        self._spawn(self._deliver())
+
+    async def _deliver(self):
+        async with self._lock:
+            if not self.pending:
+                return
+            text = "".join(self.pending)
+            self.pending.clear()
+            self.parts.append(text)
+            self.seq += 1
+            self._last_sent = asyncio.get_running_loop().time()
+            frame = encode({"type": "delta", "id": self.reply_id, "seq": self.seq, "text": text})
+            await self._broadcast(frame)
+
+    async def _broadcast(self, frame):
+        await self.hub.send_local(self.key, frame)
+        if self.remote:
+            if not self.remote_frames:
+                asyncio.get_running_loop().call_later(RELAY_INTERVAL, self._spawn_relay)
+            self.remote_frames.append(frame)
+
+    def _spawn_relay(self):
+        self._spawn(self._relay_pending())
+
+    async def _relay_pending(self):
+        frames, self.remote_frames = self.remote_frames, []
+        for channel in list(self.remote):
+            if frames:
+                await self.hub.relay(channel, self.key, frames)
+
+    def _spawn(self, coro):
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # Persistence ---------------------------------------------------------------------------------
+
+    async def _flush_forever(self):
+        """Save the partial text about once a second (never per token); a failed flush is retried."""
+        saved_len, saved_at = 0, time.monotonic()
+        while True:
+            await asyncio.sleep(settings.CHAT_FLUSH_INTERVAL)
+            text = self.text()
+            if len(text) == saved_len and time.monotonic() - saved_at < HEARTBEAT_EVERY:
+                continue
+            try:
+                await database_sync_to_async(store.flush_partial)(self.reply.pk, text)
+            except Exception:
+                log.warning("flush failed reply=%s; retrying at the next tick", self.reply_id, exc_info=True)
+                continue
+            saved_len, saved_at = len(text), time.monotonic()
+
+    async def _finish(self, status, error):
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        await self._deliver()
+        reply = await self._save_outcome(status, error)
+        self.hub.unregister_turn(self.key, self)
+        frame = message_frame(reply, seq=self.seq)
+        await self.hub.send_local(self.key, frame)
+        self.remote_frames.append(frame)
+        await self._relay_pending()
+        self._log(reply)
+
+    async def _save_outcome(self, status, error):
+        """Record the outcome once; a database hiccup gets retried rather than losing the reply."""
+        for attempt in range(4):
+            try:
+                return await database_sync_to_async(store.finish_reply)(
+                    self.reply.pk,
+                    content=self.text(),
+                    status=status,
+                    error=error,
+                    finish_reason=self.finish_reason,
+                    usage=self.usage,
+                    first_token_at=self.first_token_at,
+                )
+            except Exception:
+                if attempt == 3:
+                    raise
+                log.warning("final save failed reply=%s; retrying", self.reply_id, exc_info=True)
+                await asyncio.sleep(0.5 * 2**attempt)
+
+    def _log(self, reply):
+        # One greppable line per turn: ids, timings, usage, outcome; never message text.
+        log.info(
+            "turn reply=%s conversation=%s status=%s model=%s ttft_ms=%s duration_ms=%d "
+            "prompt_tokens=%s completion_tokens=%s deltas=%d finish=%s",
+            self.reply_id,
+            self.key,
+            reply.status,
+            reply.model,
+            int(reply.time_to_first_token * 1000) if reply.time_to_first_token is not None else "-",
+            (time.monotonic() - self._started) * 1000,
+            reply.prompt_tokens,
+            reply.completion_tokens,
+            self.seq,
+            reply.finish_reason or "-",
+        )

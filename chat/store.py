@@ -1,0 +1,115 @@
+"""Persistence rules of a turn, as plain sync functions (wrapped once for async callers).
+
+Persist before calling the model, flush partial text on a timer, record the outcome once.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.http import Http404
+from django.utils import timezone
+
+from .models import Conversation, Message
+
+TITLE_CHARS = 60
+
+
+class Busy(Exception):
+    """A reply is already being written in this conversation."""
+
+
+def get_conversation_for_user(user, public_id):
+    """The one ownership check for views and sockets: another user's conversation is a 404."""
+    if not user.is_authenticated:
+        raise Http404
+    try:
+        return Conversation.objects.get(public_id=public_id, owner=user)
+    except (Conversation.DoesNotExist, ValueError):
+        raise Http404 from None
+
+
+def title_from(text):
+    """A title that needs no model call: the start of the first message, on one line."""
+    line = " ".join(text.split())
+    if len(line) <= TITLE_CHARS:
+        return line
+    return line[: TITLE_CHARS - 1].rsplit(" ", 1)[0] + "…"
+
+
+def start_turn_records(conversation, *, text, client_id, model, worker):
+    """Store the user message and a streaming reply placeholder in one transaction.
+
+    Returns ``(user_message, reply, created)``. A resend with a known ``client_id`` returns the stored
+    message and ``created=False`` without starting anything; a send while a reply streams raises Busy.
+    """
+    with transaction.atomic():
+        # Serialises concurrent sends to one conversation across processes (a row lock on Postgres,
+        # the write lock on SQLite).
+        conv = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        existing = conv.messages.filter(client_id=client_id).first()
+        if existing is not None:
+            return existing, None, False
+        if conv.messages.filter(status=Message.Status.STREAMING).exists():
+            raise Busy
+        user_message = Message.objects.create(
+            conversation=conv, role=Message.Role.USER, content=text, client_id=client_id
+        )
+        reply = Message.objects.create(
+            conversation=conv,
+            role=Message.Role.ASSISTANT,
+            status=Message.Status.STREAMING,
+            model=model,
+            worker=worker,
+            heartbeat_at=timezone.now(),
+        )
+        if not conv.title:
+            conv.title = title_from(text)
+        conv.save(update_fields=["title", "updated_at"])
+    conversation.title = conv.title
+    return user_message, reply, True
+
+
+def flush_partial(reply_pk, content):
+    """Save the text written so far; a no-op once the reply has finished."""
+    Message.objects.filter(pk=reply_pk, status=Message.Status.STREAMING).update(
+        content=content, heartbeat_at=timezone.now()
+    )
+
+
+def finish_reply(reply_pk, *, content, status, error="", finish_reason="", usage=None, first_token_at=None):
+    """Record the outcome of a reply in one update and return the stored message."""
+    usage = usage or {}
+    now = timezone.now()
+    Message.objects.filter(pk=reply_pk).update(
+        content=content,
+        status=status,
+        error=error,
+        finish_reason=finish_reason or "",
+        prompt_tokens=usage.get("prompt_tokens"),
+        completion_tokens=usage.get("completion_tokens"),
+        first_token_at=first_token_at,
+        finished_at=now,
+        heartbeat_at=now,
+    )
+    reply = Message.objects.select_related("conversation").get(pk=reply_pk)
+    Conversation.objects.filter(pk=reply.conversation_id).update(updated_at=now)
+    return reply
+
+
+def streaming_replies(conversation):
+    return list(conversation.messages.filter(status=Message.Status.STREAMING))
+
+
+def expire_stale_replies(conversation):
+    """Mark replies whose writer stopped sending heartbeats as interrupted (the process died)."""
+    cutoff = timezone.now() - timedelta(seconds=settings.CHAT_STALE_AFTER)
+    return conversation.messages.filter(status=Message.Status.STREAMING, heartbeat_at__lt=cutoff).update(
+        status=Message.Status.INTERRUPTED,
+        error="The server restarted while this reply was being written.",
+        finished_at=timezone.now(),
+    )
+
+
+def messages_by_ids(conversation, ids):
+    return list(conversation.messages.filter(public_id__in=ids))

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import views
+
+app_name = "chat"
+
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("c/new/", views.create, name="create"),
+    path("c/<uuid:conversation_id>/", views.conversation, name="conversation"),
+]

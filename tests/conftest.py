@@ -1,0 +1,106 @@
+"""Shared fixtures: fixed personas and the real-service switches.
+
+alice owns conversations, bob is a staff reviewer, charlie is a stranger who must never see alice's data.
+"""
+
+import os
+
+import pytest
+
+pytest_plugins = ["tests.fake_api"]
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+def pytest_report_header(config):
+    from django.conf import settings
+
+    return [
+        f"database: {settings.DATABASES['default']['ENGINE']}",
+        f"channel layer: {settings.CHANNEL_LAYERS['default']['BACKEND']}",
+    ]
+
+
+def pytest_sessionstart(session):
+    # CI sets REQUIRE_SERVICES=1 with DATABASE_URL and REDIS_URL: a missing service must fail the run,
+    # never quietly fall back to the embedded defaults.
+    if REQUIRE_SERVICES and not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
+        pytest.exit("REQUIRE_SERVICES=1 needs DATABASE_URL and REDIS_URL", returncode=3)
+
+
+@pytest.fixture
+def alice(django_user_model):
+    return django_user_model.objects.create_user("alice", password="alice-password-1")
+
+
+@pytest.fixture
+def bob(django_user_model):
+    return django_user_model.objects.create_user("bob", password="bob-password-1", is_staff=True)
+
+
+@pytest.fixture
+def charlie(django_user_model):
+    return django_user_model.objects.create_user("charlie", password="charlie-password-1")
+
+
+@pytest.fixture
+def alice_client(client, alice):
+    client.force_login(alice)
+    return client
+
+
+@pytest.fixture
+def conversation(alice):
+    from chat.models import Conversation
+
+    return Conversation.objects.create(owner=alice)
+
+
+@pytest.fixture(scope="session")
+def fake_server():
+    """One stand-in API server for the whole run, reached over real HTTP on a loopback port."""
+    from chat.fake_inference import FakeInference, serve_in_thread
+
+    fake = FakeInference(key="test-key", delay=0.0)
+    server = serve_in_thread(fake)
+    yield fake, server
+    server.stop()
+
+
+@pytest.fixture
+def api(fake_server, settings):
+    """The stand-in API as INFERENCE_URL, with a clean script and no pacing unless a test sets one."""
+    fake, server = fake_server
+    fake.replies.clear()
+    fake.faults.clear()
+    fake.requests.clear()
+    fake.delay = 0.0
+    settings.INFERENCE_URL = server.base_url
+    settings.INFERENCE_KEY = "test-key"
+    settings.INFERENCE_MAX_RETRIES = 0
+    return fake
+
+
+@pytest.fixture(autouse=True)
+def _fresh_channel_layer():
+    """The in-memory layer is a process-wide singleton holding queues bound to one event loop."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+@pytest.fixture
+async def socket(conversation, alice, api):
+    """alice's socket on her conversation, past the ready frame."""
+    from tests.sockets import close_hub, next_frame, open_socket, wait_for_turns
+
+    comm, connected = await open_socket(conversation.public_id, alice)
+    assert connected
+    ready = await next_frame(comm)
+    assert ready["type"] == "ready"
+    yield comm
+    await comm.disconnect()
+    await wait_for_turns()
+    await close_hub()

@@ -1,0 +1,88 @@
+"""Every way the inference API can fail: the user message stays, the reply is stored with a readable error."""
+
+import socket as socketlib
+
+import pytest
+
+from chat.fake_inference import Fault, Reply
+from tests.sockets import frames_until, is_final, send_frame, stored
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PARTIAL = "This reply starts fine and then"
+
+
+def closed_port():
+    with socketlib.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    "fault, expected",
+    [
+        (Fault("status", status=401), "key"),
+        (Fault("status", status=403), "not"),
+        (Fault("status", status=429, headers={"retry-after": "7"}), "busy"),
+        (Fault("status", status=500), "unavailable"),
+        (Fault("status", status=503), "unavailable"),
+        (Fault("status", status=400, body={"error": {"code": 400, "message": "temperature too hot",
+                                                     "type": "invalid_request_error"}}), "temperature too hot"),
+        (Fault("drop"), "unavailable"),
+    ],
+    ids=["401", "403", "429", "500", "503", "400", "dropped"],
+)
+async def test_failure_before_the_stream(socket, conversation, api, fault, expected):
+    api.inject(fault)
+    await socket.send_json_to(send_frame("Will this work?"))
+    final = (await frames_until(socket, is_final))[-1]["message"]
+    assert final["status"] == "error"
+    assert expected in final["error"].lower()
+    user, reply = await stored(conversation)
+    assert (user.content, user.status) == ("Will this work?", "complete")
+    assert (reply.status, reply.error) == ("error", final["error"])
+
+
+@pytest.mark.parametrize("kind", ["cut", "malformed", "error_event"])
+async def test_failure_mid_stream_keeps_the_partial_text(socket, conversation, api, kind):
+    api.enqueue(Reply(text=PARTIAL + " falls over half way through the sentence.", chunk_size=4))
+    api.inject(Fault(kind, chunks=8))
+    await socket.send_json_to(send_frame("Tell me something"))
+    frames = await frames_until(socket, is_final)
+    final = frames[-1]["message"]
+    assert final["status"] == "error" and final["error"]
+    assert final["content"] and PARTIAL.startswith(final["content"][: len(PARTIAL)])
+    assert "".join(f["text"] for f in frames if f["type"] == "delta") == final["content"]
+    user, reply = await stored(conversation)
+    assert user.content == "Tell me something"
+    assert (reply.status, reply.content) == ("error", final["content"])
+
+
+async def test_timeout_before_the_first_byte(socket, conversation, api, settings):
+    settings.INFERENCE_READ_TIMEOUT = 0.3
+    api.inject(Fault("delay_first_byte", seconds=1.0))
+    await socket.send_json_to(send_frame("Slow model"))
+    final = (await frames_until(socket, is_final))[-1]["message"]
+    assert final["status"] == "error" and "too long" in final["error"].lower()
+    assert [m.status for m in await stored(conversation)] == ["complete", "error"]
+
+
+async def test_connection_refused(socket, conversation, api, settings):
+    settings.INFERENCE_URL = f"http://127.0.0.1:{closed_port()}"
+    await socket.send_json_to(send_frame("Anyone there?"))
+    final = (await frames_until(socket, is_final))[-1]["message"]
+    assert final["status"] == "error" and "unavailable" in final["error"].lower()
+    assert [m.content for m in await stored(conversation)][0] == "Anyone there?"
+
+
+async def test_server_error_then_success_is_retried_before_any_text(socket, conversation, api, settings):
+    settings.INFERENCE_MAX_RETRIES = 2
+    settings.INFERENCE_RETRY_BASE_DELAY = 0.01
+    api.inject(Fault("status", status=500))
+    api.enqueue(Reply(text="Second time lucky"))
+    await socket.send_json_to(send_frame("Retry me"))
+    frames = await frames_until(socket, is_final)
+    assert any(f["type"] == "status" and "retrying" in f["detail"].lower() for f in frames)
+    assert frames[-1]["message"]["status"] == "complete"
+    assert frames[-1]["message"]["content"] == "Second time lucky"
+    assert len(api.requests) == 2
