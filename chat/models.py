@@ -128,3 +128,46 @@ class Message(models.Model):
             "usage": {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens},
             "created": self.created_at.isoformat(),
         }
+
+
+class ImageBlob(models.Model):
+    """Normalised image bytes (our own re-encoded output), stored once per distinct content.
+
+    Kept in the database because Heroku's disk is ephemeral and not shared between dynos.
+    """
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    data = models.BinaryField()
+    content_type = models.CharField(max_length=32)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    size = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.content_type} {self.width}×{self.height} {self.sha256[:12]}"
+
+
+class Attachment(models.Model):
+    """An image a user uploaded; attached to one of their messages once sent."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attachments")
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.CASCADE, related_name="attachments"
+    )
+    blob = models.ForeignKey(ImageBlob, on_delete=models.PROTECT, related_name="attachments")
+    filename = models.CharField(max_length=255, blank=True)
+    original_format = models.CharField(max_length=16, blank=True)
+    original_width = models.PositiveIntegerField(null=True, blank=True)
+    original_height = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"{self.filename or 'image'} ({self.public_id})"
+
+    def get_absolute_url(self):
+        return reverse("chat:attachment", args=[self.public_id])

@@ -6,6 +6,7 @@ Every variable is listed in the README's configuration table.
 """
 
 import os
+import warnings
 from pathlib import Path
 
 import dj_database_url
@@ -177,14 +178,12 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {
-        # The manifest needs collectstatic, which Heroku's build runs; locally files are served as they are.
-        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if ON_HEROKU or env_bool("STATIC_MANIFEST", False)
-        else "django.contrib.staticfiles.storage.StaticFilesStorage"
-    },
+    "staticfiles": {"BACKEND": "chatsite.storage.StaticStorage"},
 }
-WHITENOISE_USE_FINDERS = not (ON_HEROKU or env_bool("STATIC_MANIFEST", False))
+# Before collectstatic (a laptop, the tests) WhiteNoise serves straight from the source folders.
+WHITENOISE_USE_FINDERS = not (STATIC_ROOT / "staticfiles.json").exists()
+# ...and then it has no STATIC_ROOT to scan, which is expected, not worth a warning on every start.
+warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -21,11 +21,25 @@ def pytest_report_header(config):
     ]
 
 
+def pytest_collection_modifyitems(config, items):
+    # Playwright's sync API keeps an event loop running in the main thread while the browser is open, so
+    # browser tests go last: no asyncio test may start after them.
+    items.sort(key=lambda item: "/e2e/" in str(item.fspath))
+
+
 def pytest_sessionstart(session):
     # CI sets REQUIRE_SERVICES=1 with DATABASE_URL and REDIS_URL: a missing service must fail the run,
     # never quietly fall back to the embedded defaults.
-    if REQUIRE_SERVICES and not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
+    if not REQUIRE_SERVICES:
+        return
+    if not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
         pytest.exit("REQUIRE_SERVICES=1 needs DATABASE_URL and REDIS_URL", returncode=3)
+    import redis
+
+    try:
+        redis.Redis.from_url(os.environ["REDIS_URL"], socket_connect_timeout=3).ping()
+    except redis.RedisError as exc:
+        pytest.exit(f"REQUIRE_SERVICES=1 but Redis is unreachable: {exc}", returncode=3)
 
 
 @pytest.fixture
