@@ -4,6 +4,10 @@ from whitenoise.storage import CompressedManifestStaticFilesStorage
 
 
 class StaticStorage(CompressedManifestStaticFilesStorage):
-    # Heroku's build runs collectstatic without knowing it is on Heroku (DYNO is only set on dynos), so
-    # one storage serves both cases: without a manifest (a laptop, the tests) names stay unhashed.
-    manifest_strict = False
+    """Heroku's build runs collectstatic without knowing it is on Heroku (DYNO is only set on dynos), so one
+    storage serves both cases: with no manifest yet (a laptop, the tests) names stay as they are."""
+
+    def stored_name(self, name):
+        if not self.hashed_files:
+            return name
+        return super().stored_name(name)
