@@ -1,0 +1,95 @@
+"""Data builders and the reviewer persona for the review console tests.
+
+rita is the reviewer: staff, in the ``reviewer`` group that migration 0004 creates. Import the fixtures you use
+into a test module (``from tests.admin_helpers import reviewer, reviewer_client``), with
+``fast_password_hashing`` (autouse once imported).
+"""
+
+import datetime
+import hashlib
+
+import pytest
+from django.utils import timezone
+
+from chat.models import Attachment, Conversation, Feedback, ImageBlob, Message
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Personas are created with passwords in almost every test here; the real hasher is slow on purpose."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def reviewer(django_user_model):
+    from django.contrib.auth.models import Group
+
+    user = django_user_model.objects.create_user("rita", password="rita-password-1", is_staff=True)
+    user.groups.add(Group.objects.get(name="reviewer"))
+    return user
+
+
+@pytest.fixture
+def reviewer_client(client, reviewer):
+    client.force_login(reviewer)
+    return client
+
+
+@pytest.fixture
+def superuser(django_user_model):
+    return django_user_model.objects.create_superuser("sam", password="sam-password-1")
+
+
+def at(day, hour=12, minute=0, second=0):
+    """An aware UTC datetime on 2020-01-``day``."""
+    return datetime.datetime(2020, 1, day, hour, minute, second, tzinfo=datetime.timezone.utc)
+
+
+def conversation(owner, title="", created=None, updated=None):
+    conv = Conversation.objects.create(owner=owner, title=title)
+    changes = {k: v for k, v in {"created_at": created, "updated_at": updated}.items() if v is not None}
+    if changes:
+        # auto_now / auto_now_add ignore assigned values; an update sets them.
+        Conversation.objects.filter(pk=conv.pk).update(**changes)
+        conv.refresh_from_db()
+    return conv
+
+
+def message(conv, role="assistant", content="", *, status="complete", model="", prompt=None, completion=None,
+            created=None, ttft=None, duration=None, error="", finish_reason=""):
+    """A stored message; ``created`` fixes its time, ``ttft``/``duration`` (seconds) its first token and end."""
+    msg = Message.objects.create(
+        conversation=conv, role=role, content=content, status=status, model=model, prompt_tokens=prompt,
+        completion_tokens=completion, error=error, finish_reason=finish_reason,
+    )
+    created = created or msg.created_at
+    changes = {"created_at": created}
+    if ttft is not None:
+        changes["first_token_at"] = created + datetime.timedelta(seconds=ttft)
+    if duration is not None:
+        changes["finished_at"] = created + datetime.timedelta(seconds=duration)
+    Message.objects.filter(pk=msg.pk).update(**changes)
+    msg.refresh_from_db()
+    return msg
+
+
+def exchange(conv, question, answer, **reply):
+    """A user message and its assistant reply."""
+    return message(conv, "user", question), message(conv, "assistant", answer, **reply)
+
+
+def feedback(msg, user, rating, comment=""):
+    return Feedback.objects.create(message=msg, user=user, rating=rating, comment=comment)
+
+
+def image(msg, filename="cat.png", payload=b"png-bytes"):
+    blob, _ = ImageBlob.objects.get_or_create(
+        sha256=hashlib.sha256(payload).hexdigest(),
+        defaults={"data": payload, "content_type": "image/png", "width": 40, "height": 30, "size": len(payload)},
+    )
+    return Attachment.objects.create(owner=msg.conversation.owner, message=msg, blob=blob, filename=filename)
+
+
+def today_at(hour=12):
+    now = timezone.localtime()
+    return now.replace(hour=hour, minute=0, second=0, microsecond=0)

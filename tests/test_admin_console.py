@@ -1,0 +1,449 @@
+"""The review console as a reviewer uses it: the conversation list, the transcript, exports and the inbox."""
+
+import io
+import json
+import zipfile
+
+import pytest
+from django.urls import reverse
+
+from chat import admin_views
+from chat.models import Feedback, Message, ReviewMark, TranscriptView
+from tests import admin_helpers as h
+from tests.admin_helpers import fast_password_hashing, reviewer, reviewer_client, superuser  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = "/admin/chat/conversation/"
+
+
+def transcript_url(conv):
+    return reverse("admin:chat_conversation_change", args=[conv.pk])
+
+
+@pytest.fixture
+def chats(alice, charlie):
+    """A small, varied set of conversations."""
+    ok = h.conversation(alice, "Soup recipes")
+    h.exchange(ok, "How do I make soup?", "Boil **water**.", model="claude-4-5-sonnet", prompt=10, completion=20)
+    h.feedback(ok.messages.last(), alice, Feedback.Rating.UP)
+
+    failed = h.conversation(alice, "Tax question")
+    h.exchange(failed, "What about taxes?", "", status="error", model="claude-4-5-haiku",
+               error="The model is unavailable.", prompt=5, completion=0)
+
+    cut = h.conversation(charlie, "Long story")
+    h.exchange(cut, "Tell me a long story", "Once upon", status="interrupted", model="claude-4-5-sonnet")
+
+    pics = h.conversation(charlie, "Cat picture")
+    question, answer = h.exchange(pics, "What is in this image?", "A cat.", model="claude-4-5-sonnet",
+                                  prompt=1500, completion=5)
+    h.image(question)
+    h.feedback(answer, charlie, Feedback.Rating.DOWN, "It is a dog")
+    return {"ok": ok, "failed": failed, "cut": cut, "pics": pics}
+
+
+def listed_titles(response):
+    return {row.display_title for row in response.context["cl"].result_list}
+
+
+# --- The list ----------------------------------------------------------------------------------------------------
+
+
+def test_list_shows_owner_counts_tokens_status_and_feedback(reviewer_client, chats):
+    response = reviewer_client.get(CHANGELIST)
+    assert response.status_code == 200
+    html = response.content.decode()
+    for title in ("Soup recipes", "Tax question", "Long story", "Cat picture"):
+        assert title in html
+    rows = {row.display_title: row for row in response.context["cl"].result_list}
+    soup, pics = rows["Soup recipes"], rows["Cat picture"]
+    assert (soup.n_messages, soup.n_prompt_tokens, soup.n_completion_tokens) == (2, 10, 20)
+    assert (soup.n_up, soup.n_down, soup.last_status) == (1, 0, "complete")
+    assert (pics.n_up, pics.n_down) == (0, 1)
+    assert rows["Tax question"].last_status == "error"
+    assert "1,500 / 5" in html
+    assert "+0&nbsp;−1" in html
+    assert '<span class="chat-status chat-status--interrupted">interrupted</span>' in html
+
+
+def test_list_is_newest_activity_first(reviewer_client, alice):
+    for day, title in [(3, "middle"), (5, "newest"), (1, "oldest")]:
+        h.conversation(alice, title, created=h.at(1), updated=h.at(day))
+    response = reviewer_client.get(CHANGELIST)
+    assert [c.title for c in response.context["cl"].result_list] == ["newest", "middle", "oldest"]
+
+
+def test_list_sorts_by_computed_columns(reviewer_client, chats):
+    response = reviewer_client.get(CHANGELIST, {"o": "-5"})  # the "Messages" column, then tokens (6)
+    assert response.status_code == 200
+    response = reviewer_client.get(CHANGELIST, {"o": "-6"})
+    assert response.context["cl"].result_list[0].title == "Cat picture"
+
+
+def test_list_is_paginated(reviewer_client, alice):
+    for number in range(55):
+        h.conversation(alice, f"chat {number}")
+    response = reviewer_client.get(CHANGELIST)
+    assert len(response.context["cl"].result_list) == 50
+    assert len(reviewer_client.get(CHANGELIST, {"p": 2}).context["cl"].result_list) == 5
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"status": "error"}, {"Tax question"}),
+        ({"status": "interrupted"}, {"Long story"}),
+        ({"model": "claude-4-5-haiku"}, {"Tax question"}),
+        ({"model": "claude-4-5-sonnet"}, {"Soup recipes", "Long story", "Cat picture"}),
+        ({"images": "yes"}, {"Cat picture"}),
+        ({"images": "no"}, {"Soup recipes", "Tax question", "Long story"}),
+        ({"negative": "yes"}, {"Cat picture"}),
+        ({"owner": "alice"}, {"Soup recipes", "Tax question"}),
+        ({"owner": "ALICE", "status": "error"}, {"Tax question"}),
+        ({"owner": "nobody"}, set()),
+    ],
+)
+def test_filters(reviewer_client, chats, params, expected):
+    response = reviewer_client.get(CHANGELIST, params)
+    assert response.status_code == 200
+    assert listed_titles(response) == expected
+
+
+def test_date_filter(reviewer_client, alice):
+    h.conversation(alice, "old", created=h.at(1))
+    h.conversation(alice, "new")
+    since = h.today_at(0).isoformat()
+    response = reviewer_client.get(CHANGELIST, {"created_at__gte": since})
+    assert listed_titles(response) == {"new"}
+
+
+def test_filter_sidebar_offers_models_and_a_user_box(reviewer_client, chats):
+    html = reviewer_client.get(CHANGELIST, {"status": "error"}).content.decode()
+    assert "claude-4-5-haiku" in html
+    assert 'name="owner"' in html
+    # The user box keeps the other filters when submitted.
+    assert '<input type="hidden" name="status" value="error">' in html
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("soup", {"Soup recipes"}),  # title and message text
+        ("charlie", {"Long story", "Cat picture"}),  # owner
+        ("upon", {"Long story"}),  # reply text only
+        ("taxes", {"Tax question"}),  # question text only
+        ('"long story"', {"Long story"}),  # quoted phrase
+        ("cat image", {"Cat picture"}),  # every word must match somewhere
+        ("nothing-like-this", set()),
+    ],
+)
+def test_search(reviewer_client, chats, query, expected):
+    response = reviewer_client.get(CHANGELIST, {"q": query})
+    assert listed_titles(response) == expected
+
+
+def test_search_lists_a_conversation_once_however_many_messages_match(reviewer_client, alice):
+    conv = h.conversation(alice, "repeats")
+    for _ in range(3):
+        h.exchange(conv, "banana", "banana banana")
+    response = reviewer_client.get(CHANGELIST, {"q": "banana"})
+    assert len(response.context["cl"].result_list) == 1
+    assert response.context["cl"].result_list[0].n_messages == 6
+
+
+def _fill(owner, count):
+    for number in range(count):
+        conv = h.conversation(owner, f"bulk {number}")
+        question, answer = h.exchange(conv, "q", "a", model="m", prompt=1, completion=2)
+        h.feedback(answer, owner, Feedback.Rating.DOWN)
+        h.image(question, payload=f"{number}".encode())
+
+
+def test_list_query_count_does_not_grow_with_rows(reviewer_client, alice, django_assert_max_num_queries):
+    _fill(alice, 3)
+    with django_assert_max_num_queries(8):
+        small = reviewer_client.get(CHANGELIST, {"q": "q", "negative": "yes"})
+    _fill(alice, 40)
+    with django_assert_max_num_queries(8):
+        large = reviewer_client.get(CHANGELIST, {"q": "q", "negative": "yes"})
+    assert len(small.context["cl"].result_list) == 3
+    assert len(large.context["cl"].result_list) == 43
+
+
+# --- The transcript ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def rich(alice, charlie):
+    conv = h.conversation(alice, "Rich transcript")
+    h.message(conv, "user", "Show me <script>alert(1)</script> and **bold**")
+    h.message(conv, "assistant", "```python\nprint('hi')\n```\n\n[x](javascript:alert(1))", model="claude-4-5-sonnet",
+              prompt=123, completion=45, ttft=0.5, duration=2.25, finish_reason="stop")
+    question = h.message(conv, "user", "And this picture?")
+    h.image(question, filename="holiday.png")
+    failed = h.message(conv, "assistant", "Partial", status="error", error="The model is overloaded.")
+    h.feedback(failed, alice, Feedback.Rating.DOWN, "Broke halfway")
+    ReviewMark.objects.create(message=failed, reviewer=None, note="Known outage")
+    return conv
+
+
+def test_transcript_reads_like_the_chat(reviewer_client, rich):
+    response = reviewer_client.get(transcript_url(rich))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<h1>Rich transcript</h1>" in html
+    # Rendered and sanitised: Markdown applied, script shown as text, unsafe link dropped.
+    assert "<strong>bold</strong>" in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script>alert(1)" not in html
+    assert 'href="javascript' not in html
+    assert 'class="codehilite"' in html and "chat/highlight.css" in html
+    # Per-message usage and the outcome.
+    assert "123 in / 45 out" in html
+    assert "0.50 s" in html and "2.25 s" in html
+    assert "The model is overloaded." in html
+    assert "Broke halfway" in html and "Known outage" in html
+    # Images, each message addressable.
+    assert "holiday.png" in html
+    for message in rich.messages.all():
+        assert f'id="m-{message.public_id}"' in html
+
+
+def test_transcript_image_uses_the_attachment_url_when_routed(reviewer_client, rich):
+    attachment = rich.messages.get(content="And this picture?").attachments.get()
+    html = reviewer_client.get(transcript_url(rich)).content.decode()
+    url = admin_views.exports.attachment_url(attachment)
+    if url is None:
+        assert 'class="chat-missing-image"' in html
+    else:
+        assert f'<img src="{url}"' in html
+
+
+def test_opening_a_transcript_is_audited(reviewer_client, reviewer, rich):
+    reviewer_client.get(transcript_url(rich))
+    reviewer_client.get(transcript_url(rich))
+    views = TranscriptView.objects.filter(conversation=rich)
+    assert views.count() == 2
+    assert {(v.viewer, v.viewer_username, v.action, v.conversation_public_id) for v in views} == {
+        (reviewer, "rita", "view", rich.public_id)
+    }
+
+
+def test_transcript_is_read_only(reviewer_client, superuser, client, rich):
+    assert reviewer_client.post(transcript_url(rich), {"title": "changed"}).status_code == 405
+    client.force_login(superuser)
+    assert client.post(transcript_url(rich), {"title": "changed"}).status_code == 405
+    assert client.get(reverse("admin:chat_conversation_add")).status_code == 403
+    html = client.get(transcript_url(rich)).content.decode()
+    assert "<textarea" not in html and 'name="_save"' not in html
+    rich.refresh_from_db()
+    assert rich.title == "Rich transcript"
+
+
+def test_transcript_of_a_missing_conversation_redirects_to_the_list(reviewer_client):
+    response = reviewer_client.get(reverse("admin:chat_conversation_change", args=[999999]))
+    assert response.status_code == 302
+    assert TranscriptView.objects.count() == 0
+
+
+def test_transcript_query_count_does_not_grow_with_messages(
+    reviewer_client, alice, charlie, django_assert_max_num_queries
+):
+    conv = h.conversation(alice, "long")
+
+    def add(count):
+        for number in range(count):
+            question, answer = h.exchange(conv, f"q{number}", f"a{number}", prompt=1, completion=1)
+            h.image(question, payload=f"{number}-{conv.messages.count()}".encode())
+            h.feedback(answer, charlie, Feedback.Rating.DOWN)
+            ReviewMark.objects.create(message=answer, reviewer=alice, note="seen")
+
+    add(2)
+    with django_assert_max_num_queries(10):
+        reviewer_client.get(transcript_url(conv))
+    add(25)
+    with django_assert_max_num_queries(10):
+        response = reviewer_client.get(transcript_url(conv))
+    assert response.content.decode().count('class="chat-msg ') == 54
+
+
+def test_message_admin_opens_the_message_in_its_transcript(reviewer_client, rich):
+    message = rich.messages.first()
+    response = reviewer_client.get(reverse("admin:chat_message_change", args=[message.pk]))
+    assert response.status_code == 302
+    assert response["Location"] == f"{transcript_url(rich)}#m-{message.public_id}"
+
+
+def test_reasoning_and_tool_steps_show_when_messages_carry_them(rich, rf):
+    """Not stored yet: the transcript shows them as soon as Message has these attributes."""
+    message = rich.messages.filter(role="assistant").first()
+    message.reasoning = "First I *think*."
+    message.tool_calls = [
+        {"function": {"name": "calculator", "arguments": '{"x": 2}'}, "result": "4"},
+        {"name": "clock", "arguments": {"tz": "UTC"}},
+    ]
+    entry = admin_views._entry(message, rf.get("/"))
+    assert "<em>think</em>" in entry.reasoning_html
+    assert entry.tool_steps == [
+        {"name": "calculator", "arguments": '{"x": 2}', "result": "4"},
+        {"name": "clock", "arguments": '{\n  "tz": "UTC"\n}', "result": ""},
+    ]
+
+
+# --- Exports -----------------------------------------------------------------------------------------------------
+
+
+def test_export_json_has_the_documented_shape(reviewer_client, rich):
+    response = reviewer_client.get(reverse("admin:chat_conversation_export", args=[rich.pk, "json"]))
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/json")
+    assert response["Content-Disposition"].startswith('attachment; filename="rich-transcript-')
+    document = json.loads(response.content)
+    assert (document["format"], document["version"]) == ("claude-chat.conversations", 1)
+    (conv,) = document["conversations"]
+    assert conv["id"] == str(rich.public_id) and conv["owner"] == "alice" and conv["title"] == "Rich transcript"
+    assert [m["role"] for m in conv["messages"]] == ["user", "assistant", "user", "assistant"]
+    reply = conv["messages"][1]
+    assert reply["usage"] == {"prompt_tokens": 123, "completion_tokens": 45, "total_tokens": 168}
+    assert reply["timings"]["time_to_first_token"] == 0.5 and reply["timings"]["duration"] == 2.25
+    assert reply["model"] == "claude-4-5-sonnet" and reply["finish_reason"] == "stop"
+    (picture,) = conv["messages"][2]["attachments"]
+    assert picture["filename"] == "holiday.png" and len(picture["sha256"]) == 64
+    assert set(picture) == {"id", "sha256", "url", "filename", "content_type", "width", "height"}
+    assert conv["messages"][3]["status"] == "error" and conv["messages"][3]["error"] == "The model is overloaded."
+
+
+def test_export_markdown(reviewer_client, rich):
+    response = reviewer_client.get(reverse("admin:chat_conversation_export", args=[rich.pk, "md"]))
+    text = response.content.decode()
+    assert response["Content-Type"].startswith("text/markdown")
+    assert text.startswith("# Rich transcript\n")
+    assert "## User\n" in text and "## Assistant (claude-4-5-sonnet)" in text
+    assert "```python\nprint('hi')\n```" in text
+    assert "> **Error:** The model is overloaded." in text
+    assert "*Tokens: 123 in, 45 out*" in text
+    assert "![holiday.png](" in text
+
+
+def test_export_is_audited_and_unknown_formats_are_404(reviewer_client, rich):
+    reviewer_client.get(reverse("admin:chat_conversation_export", args=[rich.pk, "json"]))
+    assert TranscriptView.objects.get().action == "export"
+    assert reviewer_client.get(reverse("admin:chat_conversation_export", args=[rich.pk, "pdf"])).status_code == 404
+
+
+def test_bulk_export_json_and_markdown(reviewer_client, chats):
+    selected = [chats["ok"].pk, chats["pics"].pk]
+    response = reviewer_client.post(CHANGELIST, {"action": "export_json", "_selected_action": selected})
+    assert response.status_code == 200
+    document = json.loads(response.content)
+    assert {c["title"] for c in document["conversations"]} == {"Soup recipes", "Cat picture"}
+    assert TranscriptView.objects.filter(action="export").count() == 2
+
+    response = reviewer_client.post(CHANGELIST, {"action": "export_markdown", "_selected_action": selected})
+    assert response["Content-Type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        names = archive.namelist()
+        assert len(names) == 2 and all(name.endswith(".md") for name in names)
+        assert any(archive.read(name).decode().startswith("# Soup recipes") for name in names)
+
+
+def test_bulk_export_query_count_does_not_grow(reviewer_client, alice, django_assert_max_num_queries):
+    _fill(alice, 3)
+    ids = list(alice.conversations.values_list("pk", flat=True))
+    with django_assert_max_num_queries(11):
+        reviewer_client.post(CHANGELIST, {"action": "export_json", "_selected_action": ids})
+    _fill(alice, 30)
+    ids = list(alice.conversations.values_list("pk", flat=True))
+    with django_assert_max_num_queries(11):
+        response = reviewer_client.post(CHANGELIST, {"action": "export_json", "_selected_action": ids})
+    assert len(json.loads(response.content)["conversations"]) == 33
+
+
+# --- The review inbox --------------------------------------------------------------------------------------------
+
+INBOX = "/admin/chat/conversation/inbox/"
+
+
+@pytest.fixture
+def inbox_data(alice, charlie):
+    conv = h.conversation(alice, "Mixed")
+    fine = h.message(conv, "assistant", "fine", created=h.at(1))
+    error = h.message(conv, "assistant", "", status="error", error="Rate limited.", created=h.at(2))
+    cut = h.message(conv, "assistant", "Once", status="interrupted", created=h.at(3))
+    disliked = h.message(conv, "assistant", "meh", created=h.at(4))
+    h.feedback(disliked, alice, Feedback.Rating.DOWN, "Too vague")
+    liked = h.message(conv, "assistant", "great", created=h.at(5))
+    h.feedback(liked, alice, Feedback.Rating.UP)
+    return {"conv": conv, "fine": fine, "error": error, "cut": cut, "disliked": disliked, "liked": liked}
+
+
+def inbox_ids(response):
+    return [item.pk for item in response.context["page"].object_list]
+
+
+def test_inbox_lists_what_needs_review_newest_first(reviewer_client, inbox_data):
+    response = reviewer_client.get(INBOX)
+    assert response.status_code == 200
+    d = inbox_data
+    assert inbox_ids(response) == [d["disliked"].pk, d["cut"].pk, d["error"].pk]
+    html = response.content.decode()
+    assert "Too vague" in html and "Rate limited." in html
+    assert f'{transcript_url(d["conv"])}#m-{d["disliked"].public_id}' in html
+
+
+@pytest.mark.parametrize(("kind", "expected"), [("negative", ["disliked"]), ("error", ["error"]),
+                                                ("interrupted", ["cut"])])
+def test_inbox_kinds(reviewer_client, inbox_data, kind, expected):
+    response = reviewer_client.get(INBOX, {"kind": kind})
+    assert inbox_ids(response) == [inbox_data[name].pk for name in expected]
+
+
+def test_marking_reviewed_with_a_note(reviewer_client, reviewer, inbox_data):
+    target = inbox_data["error"]
+    url = reverse("admin:chat_conversation_review", args=[target.public_id])
+    response = reviewer_client.post(url, {"note": "Upstream 429s, fine now", "next": INBOX + "?kind=error"})
+    assert response.status_code == 302 and response["Location"] == INBOX + "?kind=error"
+    mark = ReviewMark.objects.get()
+    assert (mark.message, mark.reviewer, mark.note) == (target, reviewer, "Upstream 429s, fine now")
+    assert target.pk not in inbox_ids(reviewer_client.get(INBOX))
+    reviewed = reviewer_client.get(INBOX, {"state": "reviewed"})
+    assert inbox_ids(reviewed) == [target.pk]
+    assert "Upstream 429s, fine now" in reviewed.content.decode()
+    assert len(inbox_ids(reviewer_client.get(INBOX, {"state": "all"}))) == 3
+
+
+def test_marking_reviewed_refuses_foreign_redirects_and_gets(reviewer_client, inbox_data):
+    url = reverse("admin:chat_conversation_review", args=[inbox_data["cut"].public_id])
+    assert reviewer_client.get(url).status_code == 405
+    response = reviewer_client.post(url, {"next": "https://evil.example/"})
+    assert response["Location"] == INBOX
+
+
+def test_inbox_query_count_does_not_grow(reviewer_client, alice, charlie, django_assert_max_num_queries):
+    conv = h.conversation(alice, "many")
+
+    def add(count):
+        for _ in range(count):
+            reply = h.message(conv, "assistant", "x", status="error", error="boom")
+            h.feedback(reply, charlie, Feedback.Rating.DOWN, "bad")
+
+    add(2)
+    with django_assert_max_num_queries(9):
+        reviewer_client.get(INBOX, {"state": "all"})
+    add(30)
+    with django_assert_max_num_queries(9):
+        response = reviewer_client.get(INBOX, {"state": "all"})
+    assert len(inbox_ids(response)) == admin_views.INBOX_PAGE_SIZE
+
+
+def test_review_links_on_the_admin_index_and_list(reviewer_client):
+    assert "Review inbox" in reviewer_client.get("/admin/").content.decode()
+    assert "Usage dashboard" in reviewer_client.get(CHANGELIST).content.decode()
+
+
+def test_streaming_replies_are_listed_with_their_status(reviewer_client, alice):
+    conv = h.conversation(alice, "live")
+    h.message(conv, "assistant", "so far", status=Message.Status.STREAMING)
+    response = reviewer_client.get(CHANGELIST, {"status": "streaming"})
+    assert listed_titles(response) == {"live"}
