@@ -3,7 +3,7 @@
 Usage (from the repository root):
 
     .venv/bin/python bench/images.py            # 24 MP JPEG and 12 MP PNG
-    .venv/bin/python bench/images.py --limit    # also a PNG at the 100 MP pixel limit
+    .venv/bin/python bench/images.py --limit    # also a PNG at the 30 MP and a JPEG at the 100 MP pixel limit
 
 Times are medians of 3 runs in this process. Peak memory is measured in a fresh
 subprocess per operation (VmHWM, i.e. peak RSS; see peak_rss), minus a baseline subprocess that only
@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from PIL import Image  # noqa: E402
 
-from chat.images import MAX_PIXELS, normalize_image  # noqa: E402
+from chat.images import MAX_PIXELS, MAX_PIXELS_LOSSLESS, normalize_image  # noqa: E402
 
 RUNS = 3
 
@@ -68,10 +68,13 @@ def build_inputs(include_limit):
         "PNG 4000x3000 (12 MP)": encoded(photo((4000, 3000), 8), "PNG", compress_level=6),
     }
     if include_limit:
-        side = int(MAX_PIXELS**0.5)
-        # Smooth on purpose: it must fit the upload cap while holding the most pixels allowed.
+        # Smooth on purpose: each must fit the upload cap while holding the most pixels allowed.
+        side = int(MAX_PIXELS_LOSSLESS**0.5)
         flat = Image.linear_gradient("L").resize((side, side)).convert("RGB")
-        inputs[f"PNG {side}x{side} (pixel limit)"] = encoded(flat, "PNG", compress_level=1)
+        inputs[f"PNG {side}x{side} (30 MP limit)"] = encoded(flat, "PNG", compress_level=1)
+        side = int(MAX_PIXELS**0.5)
+        flat = Image.linear_gradient("L").resize((side, side)).convert("RGB")
+        inputs[f"JPEG {side}x{side} (100 MP limit)"] = encoded(flat, "JPEG", quality=90)
     return inputs
 
 

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.http import Http404
 
 from . import generation, inference, store
+from .attachments import MAX_PER_MESSAGE
 from .hub import encode, get_hub
 from .models import Message
 
@@ -87,19 +88,24 @@ class ChatConsumer(AsyncWebsocketConsumer):
         client_id = _parse_uuid(frame.get("client_id"))
         if client_id is None:
             raise ClientError("invalid", "A message needs a client_id (a UUID).")
+        attachment_ids = _attachment_ids(frame.get("attachments"), client_id)
         text = frame.get("text")
-        if not isinstance(text, str) or not text.strip():
-            raise ClientError("invalid", "A message needs some text.", str(client_id))
+        if not isinstance(text, str) or not (text.strip() or attachment_ids):
+            raise ClientError("invalid", "A message needs some text or an image.", str(client_id))
         if len(text) > settings.CHAT_MAX_MESSAGE_CHARS:
             raise ClientError(
                 "too_long", f"Messages are limited to {settings.CHAT_MAX_MESSAGE_CHARS:,} characters.", str(client_id)
             )
         try:
-            message, created = await generation.start_turn(self.conversation, text=text, client_id=client_id)
+            message, created = await generation.start_turn(
+                self.conversation, text=text, client_id=client_id, attachment_ids=attachment_ids
+            )
         except store.Busy:
             raise ClientError(
                 "busy", "A reply is still being written. Wait for it or stop it first.", str(client_id)
             ) from None
+        except store.AttachmentUnavailable as exc:
+            raise ClientError("invalid", str(exc), str(client_id)) from None
         if not created:
             # A resend of a stored message: acknowledge it again, start nothing.
             await self.send_text(generation.message_frame(message))
@@ -143,6 +149,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=text)
         except Exception:
             log.debug("dropping a frame for a closed socket", exc_info=True)
+
+
+def _attachment_ids(raw, client_id):
+    """The ``attachments`` of a send frame: absent, or a list of at most MAX_PER_MESSAGE distinct UUIDs."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise ClientError("invalid", "attachments must be a list of image ids.", str(client_id))
+    if len(raw) > MAX_PER_MESSAGE:
+        raise ClientError("invalid", f"A message can carry at most {MAX_PER_MESSAGE} images.", str(client_id))
+    ids = [_parse_uuid(item) if isinstance(item, str) else None for item in raw]
+    if None in ids or len(set(ids)) != len(ids):
+        raise ClientError("invalid", "attachments must be a list of distinct image ids.", str(client_id))
+    return ids
 
 
 def _parse_uuid(value):

@@ -17,6 +17,7 @@ from . import inference, store
 from .hub import RELAY_INTERVAL, encode, get_hub
 from .models import Message
 from .payloads import build_messages
+from .rendering import StreamRenderer
 
 log = logging.getLogger("chat.turn")
 
@@ -30,16 +31,19 @@ def message_frame(message, **kwargs):
     return encode({"type": "message", "message": message.as_frame(**kwargs)})
 
 
-async def start_turn(conversation, *, text, client_id):
-    """Store the user message and a reply placeholder, then start writing the reply.
+async def start_turn(conversation, *, text, client_id, attachment_ids=()):
+    """Store the user message (with the uploads ``attachment_ids``) and a reply placeholder, then start
+    writing the reply.
 
-    Returns ``(user_message, created)``. Raises ``store.Busy`` while another reply streams.
+    Returns ``(user_message, created)``. Raises ``store.Busy`` while another reply streams and
+    ``store.AttachmentUnavailable`` for attachments that are not the owner's unsent uploads.
     """
     hub = get_hub()
     await hub.start()
     had_title = bool(conversation.title)
     user_message, reply, created = await database_sync_to_async(store.start_turn_records)(
-        conversation, text=text, client_id=client_id, model=settings.INFERENCE_MODEL_ID, worker=hub.channel_name
+        conversation, text=text, client_id=client_id, model=settings.INFERENCE_MODEL_ID, worker=hub.channel_name,
+        attachment_ids=attachment_ids,
     )
     if not created:
         return user_message, False
@@ -63,6 +67,10 @@ class Turn:
         self.reply_id = str(reply.public_id)
         self.messages = messages
         self.parts = []  # text delivered to watchers, in order
+        # Markdown rendered as the text grows: finished blocks once, only the open tail again.
+        self.renderer = StreamRenderer(min_interval=settings.CHAT_RENDER_INTERVAL)
+        self.blocks = []  # rendered HTML of the finished blocks, in order
+        self.tail = ""
         self.pending = []  # text received from the model, not yet delivered
         self.seq = 0
         self.remote = set()  # channels of other processes watching this reply
@@ -92,7 +100,7 @@ class Turn:
         return "".join(self.parts)
 
     def snapshot_frame(self):
-        return message_frame(self.reply, seq=self.seq, content=self.text())
+        return message_frame(self.reply, seq=self.seq, content=self.text(), html="".join(self.blocks), tail=self.tail)
 
     async def add_remote(self, channel):
         self.remote.add(channel)
@@ -154,16 +162,27 @@ class Turn:
         self._spawn(self._deliver())
 
     async def _deliver(self):
+        """Send what arrived since the last frame: its text, newly finished blocks and the re-rendered tail."""
         async with self._lock:
-            if not self.pending:
-                return
             text = "".join(self.pending)
             self.pending.clear()
-            self.parts.append(text)
+            if text:
+                self.parts.append(text)
+                self.renderer.feed(text)
+            update = self.renderer.flush()
+            if update is None and self.renderer.dirty and self._timer is None:
+                # The renderer is throttled: render the tail once more even if the model pauses here.
+                self._timer = asyncio.get_running_loop().call_later(settings.CHAT_RENDER_INTERVAL, self._on_timer)
+            if not text and update is None:
+                return
             self.seq += 1
             self._last_sent = asyncio.get_running_loop().time()
-            frame = encode({"type": "delta", "id": self.reply_id, "seq": self.seq, "text": text})
-            await self._broadcast(frame)
+            frame = {"type": "delta", "id": self.reply_id, "seq": self.seq, "text": text}
+            if update is not None:
+                self.blocks.extend(update.committed)
+                self.tail = update.tail
+                frame.update(blocks=update.committed, tail=update.tail)
+            await self._broadcast(encode(frame))
 
     async def _broadcast(self, frame):
         await self.hub.send_local(self.key, frame)
@@ -208,9 +227,11 @@ class Turn:
             self._timer.cancel()
             self._timer = None
         await self._deliver()
+        self.blocks.extend(self.renderer.finish().committed)
         reply = await self._save_outcome(status, error)
         self.hub.unregister_turn(self.key, self)
-        frame = message_frame(reply, seq=self.seq)
+        # The finished blocks equal a one-shot render of the whole text (tests/test_rendering.py).
+        frame = message_frame(reply, seq=self.seq, html="".join(self.blocks))
         await self.hub.send_local(self.key, frame)
         self.remote_frames.append(frame)
         await self._relay_pending()

@@ -18,7 +18,11 @@ from django.core.exceptions import ImproperlyConfigured
 from PIL import Image, ImageCms, ImageOps
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # settings.CHAT_MAX_UPLOAD_BYTES overrides
-MAX_PIXELS = 100_000_000  # settings.CHAT_MAX_IMAGE_PIXELS overrides
+# Pixel caps, checked from the header before decoding. Only JPEG decodes at reduced scale (draft
+# mode); PNG, GIF and WebP decode every pixel at full size, about 4 bytes each, so their cap is lower.
+# bench/images.py: a JPEG at 100 MP adds ~17 MB to a worker, a PNG at 30 MP ~143 MB (at 100 MP, ~443 MB).
+MAX_PIXELS = 100_000_000  # JPEG; settings.CHAT_MAX_IMAGE_PIXELS overrides
+MAX_PIXELS_LOSSLESS = 30_000_000  # PNG, GIF, WebP; settings.CHAT_MAX_IMAGE_PIXELS_LOSSLESS overrides
 MAX_LONG_SIDE = 1568  # Claude's sweet spot; larger images are scaled by the provider anyway
 MAX_MEGAPIXELS = 1_150_000  # in pixels (1.15 MP), same source as MAX_LONG_SIDE
 MAX_OUTPUT_BYTES = 3_750_000  # provider cap per image
@@ -27,7 +31,7 @@ JPEG_QUALITIES = (85, 75, 60)  # tried in order while the output is over budget
 # Pillow checks its own pixel ceiling inside Image.open, before we ever see the
 # size, so it has to agree with ours or it would reject (89.5 MP by default)
 # images we accept. Set once, deliberately, for the whole process; it is also why
-# CHAT_MAX_IMAGE_PIXELS can lower the limit but not raise it.
+# CHAT_MAX_IMAGE_PIXELS can lower the limit but not raise it, for every format.
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 NOT_AN_IMAGE = "This file is not an image."
@@ -163,28 +167,39 @@ def _decode(data: bytes, claimed: str | None) -> tuple[Image.Image, tuple[str, t
 
     Returns the image and its original (format, size): draft decoding shrinks ``size``.
     """
-    limit = _setting("CHAT_MAX_IMAGE_PIXELS", MAX_PIXELS)
     # catch_warnings is not thread-safe before Python 3.14: _check_pixels is the
     # real guard, Pillow's own check is the backstop.
-    with warnings.catch_warnings(), _pillow_errors(claimed, limit):
+    with warnings.catch_warnings(), _pillow_errors(claimed, pixel_limit(claimed)):
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         img = Image.open(io.BytesIO(data), formats=_OPEN_FORMATS)
         original = (_PILLOW_FORMATS[img.format], img.size)
-        _check_pixels(img.size, limit)
+        _check_pixels(img.size, pixel_limit(original[0]))
         img.draft(None, _target_size(img.size))  # only the JPEG decoder honours this
         img.load()  # decode everything now: truncated files fail here, not later
     return img, original
 
 
+def pixel_limit(fmt: str | None) -> int:
+    """The most pixels accepted for an image in ``fmt`` ("jpeg", "png", ...).
+
+    JPEG gets CHAT_MAX_IMAGE_PIXELS because it decodes at reduced scale; every other format
+    decodes at full size and gets CHAT_MAX_IMAGE_PIXELS_LOSSLESS, never more than the JPEG cap.
+    """
+    limit = _setting("CHAT_MAX_IMAGE_PIXELS", MAX_PIXELS)
+    if fmt == "jpeg":
+        return limit
+    return min(limit, _setting("CHAT_MAX_IMAGE_PIXELS_LOSSLESS", MAX_PIXELS_LOSSLESS))
+
+
 @contextmanager
-def _pillow_errors(claimed: str | None, pixel_limit: int):
+def _pillow_errors(claimed: str | None, limit: int):
     """Translate Pillow's exceptions into ImageRejected; let ImageRejected through."""
     try:
         yield
     except ImageRejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageRejected(TOO_MANY_PIXELS.format(pixel_limit / 1e6)) from exc
+        raise ImageRejected(TOO_MANY_PIXELS.format(limit / 1e6)) from exc
     except _DECODE_ERRORS as exc:
         raise ImageRejected(DAMAGED if claimed else NOT_AN_IMAGE) from exc
 

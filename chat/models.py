@@ -7,6 +7,8 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
+from .rendering import render_markdown
+
 TITLE_MAX = 120
 
 
@@ -113,13 +115,24 @@ class Message(models.Model):
             return None
         return (self.finished_at - self.created_at).total_seconds()
 
-    def as_frame(self, *, seq=0, content=None):
-        """The JSON shape of a message in the WebSocket protocol (docs/protocol.md)."""
+    def as_frame(self, *, seq=0, content=None, html=None, tail="", attachments=None):
+        """The JSON shape of a message in the WebSocket protocol (docs/protocol.md).
+
+        ``html`` is the rendered content (rendered here when not given) and ``tail`` the still-open last block
+        of a streaming reply. ``attachments`` defaults to the message's own: prefetch them with
+        ``Attachment.objects.for_display()`` wherever messages are listed (one query per message otherwise,
+        and none is allowed in async code).
+        """
+        if attachments is None:
+            attachments = self.attachments.all() if self.role == self.Role.USER else ()
+        content = self.content if content is None else content
         return {
             "id": str(self.public_id),
             "role": self.role,
             "status": self.status,
-            "content": self.content if content is None else content,
+            "content": content,
+            "html": render_markdown(content) if html is None else html,
+            "tail": tail,
             "error": self.error,
             "seq": seq,
             "client_id": str(self.client_id) if self.client_id else None,
@@ -127,6 +140,7 @@ class Message(models.Model):
             "finish_reason": self.finish_reason,
             "usage": {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens},
             "created": self.created_at.isoformat(),
+            "attachments": [attachment.as_frame() for attachment in attachments],
         }
 
 
@@ -148,6 +162,12 @@ class ImageBlob(models.Model):
         return f"{self.content_type} {self.width}×{self.height} {self.sha256[:12]}"
 
 
+class AttachmentQuerySet(models.QuerySet):
+    def for_display(self):
+        """With the blob's size and type, without its bytes."""
+        return self.select_related("blob").defer("blob__data")
+
+
 class Attachment(models.Model):
     """An image a user uploaded; attached to one of their messages once sent."""
 
@@ -163,6 +183,8 @@ class Attachment(models.Model):
     original_height = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = AttachmentQuerySet.as_manager()
+
     class Meta:
         ordering = ["created_at", "id"]
 
@@ -171,3 +193,93 @@ class Attachment(models.Model):
 
     def get_absolute_url(self):
         return reverse("chat:attachment", args=[self.public_id])
+
+    def as_frame(self):
+        """The JSON shape of an attachment in the protocol and the upload response (docs/protocol.md)."""
+        return {
+            "id": str(self.public_id),
+            "url": self.get_absolute_url(),
+            "width": self.blob.width,
+            "height": self.blob.height,
+            "content_type": self.blob.content_type,
+            "filename": self.filename,
+        }
+
+
+# --- Review: feedback on replies, reviewers' marks, and the transcript audit log -------------------------------
+
+
+class Feedback(models.Model):
+    """One person's rating of one reply (a thumbs up or down, optionally with a comment)."""
+
+    class Rating(models.IntegerChoices):
+        UP = 1, "Helpful"
+        DOWN = -1, "Not helpful"
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="feedback")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="feedback")
+    rating = models.SmallIntegerField(choices=Rating.choices)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["message", "user"], name="unique_feedback_per_user")]
+        indexes = [models.Index(fields=["rating", "-created_at"])]
+        verbose_name_plural = "feedback"
+
+    def __str__(self):
+        return f"{self.get_rating_display()} on {self.message.public_id}"
+
+
+class ReviewMark(models.Model):
+    """A reviewer's note that an item of the review inbox has been looked at."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="review_marks")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="review_marks"
+    )
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"reviewed {self.message.public_id}"
+
+
+class TranscriptView(models.Model):
+    """Audit log: who opened or exported which transcript, and when.
+
+    The names and ids are copied so the record outlives the deletion of the account or the conversation.
+    """
+
+    class Action(models.TextChoices):
+        VIEW = "view"
+        EXPORT = "export"
+
+    viewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="transcript_views"
+    )
+    viewer_username = models.CharField(max_length=150)
+    conversation = models.ForeignKey(
+        Conversation, null=True, on_delete=models.SET_NULL, related_name="transcript_views"
+    )
+    conversation_public_id = models.UUIDField()
+    action = models.CharField(max_length=16, choices=Action.choices, default=Action.VIEW)
+    viewed_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-viewed_at", "-id"]
+
+    def __str__(self):
+        return f"{self.viewer_username} {self.action} {self.conversation_public_id}"
+
+    @classmethod
+    def record(cls, user, conversations, action=Action.VIEW):
+        """Write one audit row per conversation for ``user`` (one query)."""
+        cls.objects.bulk_create(
+            cls(viewer=user, viewer_username=user.get_username(), conversation=conv,
+                conversation_public_id=conv.public_id, action=action)
+            for conv in conversations
+        )

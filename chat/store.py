@@ -7,12 +7,16 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Prefetch, prefetch_related_objects
 from django.http import Http404
 from django.utils import timezone
 
-from .models import Conversation, Message
+from . import attachments
+from .attachments import AttachmentUnavailable  # noqa: F401  (raised by start_turn_records)
+from .models import Attachment, Conversation, Message
 
 TITLE_CHARS = 60
+_ATTACHMENTS = Prefetch("attachments", queryset=Attachment.objects.for_display())
 
 
 class Busy(Exception):
@@ -37,17 +41,19 @@ def title_from(text):
     return line[: TITLE_CHARS - 1].rsplit(" ", 1)[0] + "…"
 
 
-def start_turn_records(conversation, *, text, client_id, model, worker):
-    """Store the user message and a streaming reply placeholder in one transaction.
+def start_turn_records(conversation, *, text, client_id, model, worker, attachment_ids=()):
+    """Store the user message, its attachments and a streaming reply placeholder in one transaction.
 
-    Returns ``(user_message, reply, created)``. A resend with a known ``client_id`` returns the stored
-    message and ``created=False`` without starting anything; a send while a reply streams raises Busy.
+    Returns ``(user_message, reply, created)``, the user message with its attachments prefetched. A resend
+    with a known ``client_id`` returns the stored message and ``created=False`` without starting anything;
+    a send while a reply streams raises Busy; ``attachment_ids`` that are not all unsent uploads of the
+    conversation's owner raise AttachmentUnavailable. Nothing is stored when it raises.
     """
     with transaction.atomic():
         # Serialises concurrent sends to one conversation across processes (a row lock on Postgres,
         # the write lock on SQLite).
         conv = Conversation.objects.select_for_update().get(pk=conversation.pk)
-        existing = conv.messages.filter(client_id=client_id).first()
+        existing = conv.messages.filter(client_id=client_id).prefetch_related(_ATTACHMENTS).first()
         if existing is not None:
             return existing, None, False
         if conv.messages.filter(status=Message.Status.STREAMING).exists():
@@ -55,6 +61,8 @@ def start_turn_records(conversation, *, text, client_id, model, worker):
         user_message = Message.objects.create(
             conversation=conv, role=Message.Role.USER, content=text, client_id=client_id
         )
+        attachments.claim(user_message, conv.owner_id, attachment_ids)
+        prefetch_related_objects([user_message], _ATTACHMENTS)
         reply = Message.objects.create(
             conversation=conv,
             role=Message.Role.ASSISTANT,
@@ -64,10 +72,16 @@ def start_turn_records(conversation, *, text, client_id, model, worker):
             heartbeat_at=timezone.now(),
         )
         if not conv.title:
-            conv.title = title_from(text)
+            conv.title = title_from(text) or _attachments_title(user_message)
         conv.save(update_fields=["title", "updated_at"])
     conversation.title = conv.title
     return user_message, reply, True
+
+
+def _attachments_title(message):
+    """A title for a first message of images only: the first file's name."""
+    first = next(iter(message.attachments.all()), None)
+    return title_from(first.filename if first else "") or "Image"
 
 
 def flush_partial(reply_pk, content):
@@ -112,4 +126,4 @@ def expire_stale_replies(conversation):
 
 
 def messages_by_ids(conversation, ids):
-    return list(conversation.messages.filter(public_id__in=ids))
+    return list(conversation.messages.filter(public_id__in=ids).prefetch_related(_ATTACHMENTS))

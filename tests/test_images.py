@@ -51,6 +51,14 @@ def png_header_only(width, height):
     return PNG_SIGNATURE + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
 
 
+def jpeg_header_claiming(width, height):
+    """A real 16x16 JPEG whose frame header (SOF0) is patched to claim width x height."""
+    data = bytearray(encode(Image.new("RGB", (16, 16), "red"), "JPEG"))
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
 def photo(size):
     """Smooth gradients with a little noise, like a photo, cheap to build."""
     gradient = Image.linear_gradient("L").resize(size)
@@ -125,16 +133,41 @@ def test_upload_cap_comes_from_settings(settings):
 def test_decompression_bomb_is_rejected_from_the_header():
     data = png_header_only(30_000, 30_000)
     assert len(data) < 200
+    assert rejection(data) == "This image's dimensions are too large (max 30 megapixels)."
+
+
+def test_png_just_over_the_lossless_pixel_limit_is_rejected():
+    assert rejection(png_header_only(6_000, 5_001)) == "This image's dimensions are too large (max 30 megapixels)."
+
+
+def test_jpeg_just_over_the_pixel_limit_is_rejected():
+    data = jpeg_header_claiming(10_001, 10_000)
     assert rejection(data) == "This image's dimensions are too large (max 100 megapixels)."
 
 
-def test_image_just_over_the_pixel_limit_is_rejected():
-    assert rejection(png_header_only(12_000, 9_000)) == "This image's dimensions are too large (max 100 megapixels)."
+def test_jpeg_over_the_lossless_limit_is_accepted():
+    # 48 MP is fine for a JPEG: it decodes at reduced scale (libjpeg fills the missing scan data).
+    result = normalize_image(jpeg_header_claiming(8_000, 6_000))
+    assert (result.original_format, result.original_width, result.original_height) == ("jpeg", 8_000, 6_000)
+    assert (result.width, result.height) == (1238, 928)
 
 
 def test_pixel_limit_comes_from_settings(settings):
     settings.CHAT_MAX_IMAGE_PIXELS = 2_000_000
     assert rejection(png_header_only(2_000, 1_001)) == "This image's dimensions are too large (max 2 megapixels)."
+    assert rejection(jpeg_header_claiming(2_000, 1_001)) == "This image's dimensions are too large (max 2 megapixels)."
+
+
+def test_lossless_pixel_limit_comes_from_settings(settings):
+    settings.CHAT_MAX_IMAGE_PIXELS_LOSSLESS = 1_000_000
+    assert rejection(png_header_only(1_001, 1_000)) == "This image's dimensions are too large (max 1 megapixels)."
+    assert images.pixel_limit("jpeg") == 100_000_000
+
+
+def test_lossless_limit_never_exceeds_the_jpeg_limit(settings):
+    settings.CHAT_MAX_IMAGE_PIXELS = 10_000_000
+    settings.CHAT_MAX_IMAGE_PIXELS_LOSSLESS = 50_000_000
+    assert [images.pixel_limit(fmt) for fmt in ("jpeg", "png", "gif", "webp")] == [10_000_000] * 4
 
 
 def test_rejection_is_a_value_error_carrying_its_message():

@@ -1,5 +1,10 @@
 // The chat page: one WebSocket per open conversation (docs/protocol.md), optimistic sends that survive
-// reconnects, and replies streamed into the transcript as plain text.
+// reconnects, and replies streamed into the transcript as HTML rendered and sanitised by the server.
+
+import { createAttachments, renderAttachments } from "./attachments.js";
+import {
+  appendRendered, bindCopyButtons, createActions, setSource, showRendered, watchOlder,
+} from "./rendered.js";
 
 const config = JSON.parse(document.getElementById("chat-config").textContent);
 const csrfToken = document.querySelector('meta[name="csrf-token"]').content;
@@ -37,7 +42,7 @@ const MEASURE_LIMIT_CHARS = 4000;
 const STATUS_LABELS = { sending: "Sending…", failed: "Not sent", stopped: "Stopped", interrupted: "Interrupted" };
 const ANNOUNCEMENTS = { complete: "Reply complete", stopped: "Reply stopped", interrupted: "Reply interrupted" };
 // Parts of a message element, in document order; each exists only while it has something to show.
-const PARTS = ["message-content", "typing-indicator", "message-note", "message-error", "message-status"];
+const PARTS = ["message-content", "typing-indicator", "message-note", "message-error", "message-status", "message-actions"];
 
 const state = {
   conversation: config.conversation,
@@ -47,11 +52,24 @@ const state = {
   gaveUp: false,
   pending: new Map(), // client_id -> {text}: sends not yet acknowledged by a `message` frame
   seqs: new Map(), // reply id -> seq of the last delta its shown text includes
+  sources: new Map(), // streaming reply id -> its Markdown so far (kept whole here, not re-read from the DOM)
   syncing: new Set(), // reply ids with a `sync` request outstanding
   awaitingReply: false, // our message was stored; its reply placeholder has not arrived yet
   pinned: true,
   hintKind: null,
 };
+
+// [attachments] The images of the message being written (static/chat/attachments.js).
+const attachments = createAttachments({
+  uploadUrl: config.uploadUrl,
+  csrfToken,
+  maxFiles: config.maxAttachments,
+  maxBytes: config.maxUploadBytes,
+  onChange: () => {
+    if (state.hintKind === "uploading" && !attachments.uploading()) showHint(null);
+  },
+  onHint: (text) => showHint(text, "attachments"),
+});
 
 // ---------------------------------------------------------------------------------------------------------
 // Message elements
@@ -81,8 +99,8 @@ function createMessageElement(role) {
   author.className = "visually-hidden";
   author.textContent = role === "user" ? "You said:" : "Claude said:";
   const content = document.createElement("div");
-  content.className = "message-content";
-  el.append(author, content);
+  content.className = "message-content markdown";
+  el.append(author, content, createActions());
   els.transcript.append(el);
   els.emptyState.hidden = true;
   return el;
@@ -135,26 +153,23 @@ function contentOf(el) {
   return el.querySelector(":scope > .message-content");
 }
 
-function appendText(el, text) {
-  const content = contentOf(el);
-  // One growing text node: appending thousands of small nodes would slow layout of long replies.
-  const node = content.lastChild?.nodeType === Node.TEXT_NODE ? content.lastChild : content.appendChild(new Text());
-  node.appendData(text);
-}
-
 /** Bring an element up to date with the whole state of a message from a `message` frame. */
 function applyMessage(el, message) {
   el.dataset.id = message.id;
   el.dataset.status = message.status;
-  const content = contentOf(el);
   const text = message.content ?? "";
-  if (content.textContent !== text) content.textContent = text;
+  const streaming = message.status === "streaming";
+  showRendered(contentOf(el), message.html, message.tail, streaming);
+  setSource(el, text);
+  if (streaming) state.sources.set(message.id, text);
+  else state.sources.delete(message.id);
   if (message.role === "assistant") state.seqs.set(message.id, message.seq ?? 0);
   setTyping(el, message.status === "streaming" && !text);
   setPart(el, "message-note", "");
   const failed = message.status === "error" ? "The reply failed." : "";
   setPart(el, "message-error", message.error || failed);
   setPart(el, "message-status", STATUS_LABELS[message.status] ?? "");
+  renderAttachments(el, message.attachments); // [attachments]
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -216,7 +231,7 @@ function isStaleSnapshot(el, message) {
   return el.dataset.status === "streaming" && message.status === "streaming" && shown !== undefined && message.seq < shown;
 }
 
-function onDelta({ id, seq, text }) {
+function onDelta({ id, seq, text, blocks, tail }) {
   const el = findMessage(id);
   if (!el) {
     requestSync(id);
@@ -231,7 +246,8 @@ function onDelta({ id, seq, text }) {
   }
   if (seq <= last) return;
   state.seqs.set(id, seq);
-  appendText(el, text);
+  if (text) state.sources.set(id, (state.sources.get(id) ?? "") + text);
+  appendRendered(contentOf(el), blocks, tail);
   setTyping(el, false);
   setPart(el, "message-note", "");
   contentChanged();
@@ -341,7 +357,8 @@ function goToLogin() {
 
 function submitComposer() {
   const text = els.input.value.replace(/^\s*\n/, "").trimEnd();
-  if (!text.trim()) {
+  // [attachments] A message may be images only.
+  if (!text.trim() && !attachments.count() && !attachments.uploading()) {
     els.input.focus();
     return;
   }
@@ -350,13 +367,20 @@ function submitComposer() {
     showHint("Claude is still replying. Wait for the reply to finish, or stop it with Esc.", "busy");
     return;
   }
+  // [attachments] Nothing is sent while an image is still uploading.
+  if (attachments.uploading()) {
+    showHint("Wait for the images to finish uploading, then send.", "uploading");
+    return;
+  }
+  const attached = attachments.take(); // [attachments]
   const clientId = crypto.randomUUID();
   const el = createMessageElement("user");
   el.dataset.clientId = clientId;
   el.dataset.status = "sending";
   contentOf(el).textContent = text;
   setPart(el, "message-status", STATUS_LABELS.sending);
-  state.pending.set(clientId, { text });
+  renderAttachments(el, attached); // [attachments]
+  state.pending.set(clientId, { text, attachments: attached });
   els.input.value = "";
   scheduleResize();
   showHint(null);
@@ -376,7 +400,9 @@ function dispatchSend(clientId) {
 
 function transmit(clientId) {
   const item = state.pending.get(clientId);
-  if (item) sendFrame({ type: "send", text: item.text, client_id: clientId });
+  if (!item) return;
+  const ids = item.attachments.map((attachment) => attachment.id); // [attachments]
+  sendFrame({ type: "send", text: item.text, client_id: clientId, attachments: ids });
 }
 
 /** Mark an optimistic message as not sent and hand its text back, so nothing typed is lost. */
@@ -397,6 +423,7 @@ function failSend(clientId, reason) {
     els.input.value = item.text;
     scheduleResize();
   }
+  if (!attachments.count() && !attachments.uploading()) attachments.restore(item.attachments); // [attachments]
   updateBusy();
 }
 
@@ -620,6 +647,7 @@ function bindEvents() {
   els.menu.addEventListener("click", () => setSidebar(!document.body.classList.contains("sidebar-open")));
   els.backdrop.addEventListener("click", () => setSidebar(false));
   document.addEventListener("keydown", onDocumentKeydown);
+  bindCopyButtons(els.transcript, (el) => state.sources.get(el.dataset.id));
   window.addEventListener("online", reconnectNow);
   // The page for another URL is a different page: after Back/Forward, load it rather than fake it.
   window.addEventListener("popstate", () => location.reload());
@@ -630,6 +658,7 @@ function init() {
   els.send.disabled = false;
   scheduleResize();
   scrollToBottom();
+  watchOlder(els.transcript, els.scroller, updateBusy);
   updateBusy();
   connect();
 }

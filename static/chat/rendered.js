@@ -1,0 +1,139 @@
+// Server-rendered Markdown in the transcript: whole messages, streamed blocks, copy buttons, older pages.
+// Every HTML string here comes from the server's sanitiser (chat/rendering.py); model text is never
+// turned into HTML in the browser.
+
+const COPIED_MS = 1500;
+
+function tailOf(content) {
+  let tail = content.querySelector(":scope > .md-tail");
+  if (!tail) {
+    tail = document.createElement("div");
+    tail.className = "md-tail";
+    content.append(tail);
+  }
+  return tail;
+}
+
+/** Replace a message's content with its rendered HTML; a streaming reply keeps its open block in a tail. */
+export function showRendered(content, html, tail, streaming) {
+  content.innerHTML = html ?? "";
+  if (streaming) tailOf(content).innerHTML = tail ?? "";
+}
+
+/** Apply one delta: finished blocks go in before the tail, once; the tail is replaced when it changed. */
+export function appendRendered(content, blocks, tail) {
+  const tailEl = tailOf(content);
+  if (blocks?.length) tailEl.insertAdjacentHTML("beforebegin", blocks.join(""));
+  if (tail !== undefined) tailEl.innerHTML = tail;
+}
+
+/** The Markdown source of a message, kept in an inert <template> so copying gives what was written. */
+export function setSource(el, text) {
+  let template = el.querySelector(":scope > template.message-source");
+  if (!template) {
+    template = document.createElement("template");
+    template.className = "message-source";
+    el.append(template);
+  }
+  template.content.textContent = text;
+}
+
+export function sourceOf(el) {
+  return el.querySelector(":scope > template.message-source")?.content.textContent ?? "";
+}
+
+export function createActions() {
+  const actions = document.createElement("div");
+  actions.className = "message-actions";
+  const copy = document.createElement("button");
+  copy.type = "button";
+  copy.className = "copy-message";
+  copy.textContent = "Copy";
+  copy.setAttribute("aria-label", "Copy message as Markdown");
+  actions.append(copy);
+  return actions;
+}
+
+async function writeClipboard(text) {
+  if (navigator.clipboard && window.isSecureContext) {
+    await navigator.clipboard.writeText(text);
+    return;
+  }
+  // Plain http on a LAN address has no Clipboard API: fall back to a selected, off-screen textarea.
+  const area = document.createElement("textarea");
+  area.value = text;
+  area.className = "clipboard-buffer";
+  document.body.append(area);
+  area.select();
+  document.execCommand("copy");
+  area.remove();
+}
+
+async function copyWithFeedback(button, text) {
+  const label = button.textContent;
+  try {
+    await writeClipboard(text);
+    button.textContent = "Copied";
+  } catch {
+    button.textContent = "Copy failed";
+  }
+  setTimeout(() => {
+    button.textContent = label;
+  }, COPIED_MS);
+}
+
+/** One listener for every copy button in the transcript, present and future. */
+export function bindCopyButtons(transcript, liveSource) {
+  transcript.addEventListener("click", (event) => {
+    const codeButton = event.target.closest(".copy-code");
+    if (codeButton) {
+      const code = codeButton.closest(".codeblock")?.querySelector("code");
+      copyWithFeedback(codeButton, code?.textContent ?? "");
+      return;
+    }
+    const messageButton = event.target.closest(".copy-message");
+    if (messageButton) {
+      const el = messageButton.closest(".message");
+      copyWithFeedback(messageButton, liveSource(el) ?? sourceOf(el));
+    }
+  });
+}
+
+/** Load older pages of the transcript when its top scrolls into view, keeping the reading position. */
+export function watchOlder(transcript, scroller, onLoaded) {
+  if (!transcript.dataset.olderUrl) return;
+  const sentinel = document.createElement("div");
+  sentinel.className = "older-sentinel";
+  sentinel.setAttribute("aria-hidden", "true");
+  transcript.before(sentinel);
+  let loading = false;
+  const observer = new IntersectionObserver(async (entries) => {
+    if (loading || !entries.some((entry) => entry.isIntersecting)) return;
+    loading = true;
+    try {
+      const more = await loadOlder(transcript, scroller);
+      onLoaded();
+      if (!more) {
+        observer.disconnect();
+        sentinel.remove();
+      }
+    } finally {
+      loading = false;
+    }
+  }, { root: scroller, rootMargin: "600px 0px 0px 0px" });
+  observer.observe(sentinel);
+}
+
+async function loadOlder(transcript, scroller) {
+  const first = transcript.querySelector(".message[data-id]");
+  if (!first) return false;
+  const url = `${transcript.dataset.olderUrl}?before=${encodeURIComponent(first.dataset.id)}`;
+  const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+  if (!response.ok) return false;
+  const { html, has_older: hasOlder } = await response.json();
+  const before = scroller.scrollHeight;
+  transcript.insertAdjacentHTML("afterbegin", html);
+  // Keep the messages the user is reading where they were on screen.
+  scroller.scrollTop += scroller.scrollHeight - before;
+  return hasOlder;
+}
