@@ -2,6 +2,7 @@
 
 import json
 import logging
+import time
 import uuid
 
 from channels.db import database_sync_to_async
@@ -18,12 +19,31 @@ log = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
+CLOSE_FLOODING = 4429
+RESTARTING = "The server is restarting; send again in a moment."
 
 
 class ClientError(Exception):
     def __init__(self, code, message, client_id=None):
         super().__init__(message)
         self.code, self.message, self.client_id = code, message, client_id
+
+
+class FrameBucket:
+    """A token bucket per socket: ``burst`` frames at once, refilled at ``rate`` a second."""
+
+    def __init__(self, burst, rate, clock=time.monotonic):
+        self.burst, self.rate, self.clock = burst, rate, clock
+        self.tokens, self.at = float(burst), clock()
+
+    def take(self):
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
 
 
 def _get_conversation(user, public_id):
@@ -34,8 +54,10 @@ def _get_conversation(user, public_id):
 
 class ChatConsumer(AsyncWebsocketConsumer):
     conversation = None
+    refused_in_a_row = 0
 
     async def connect(self):
+        self.bucket = FrameBucket(settings.CHAT_SOCKET_BURST, settings.CHAT_SOCKET_RATE)
         user = self.scope["user"]
         # Accept first so the browser sees a close code it can act on instead of a bare failed handshake.
         await self.accept()
@@ -62,6 +84,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.hub.detach(self, self.key, self.conversation.group_name)
 
     async def receive(self, text_data=None, bytes_data=None):
+        if self.conversation is None:
+            return  # refused at connect and closing: nothing to answer
+        if not await self._within_rate():
+            return
         try:
             frame = self._decode(text_data)
             handler = getattr(self, f"handle_{frame['type']}", None)
@@ -71,12 +97,27 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except ClientError as exc:
             await self.send_frame({"type": "error", "code": exc.code, "message": exc.message, "client_id": exc.client_id})
 
+    async def _within_rate(self):
+        """Charge one frame to the bucket; refuse it when empty, and close a socket that keeps flooding."""
+        if self.bucket.take():
+            self.refused_in_a_row = 0
+            return True
+        self.refused_in_a_row += 1
+        if self.refused_in_a_row == settings.CHAT_SOCKET_FLOOD_CLOSE + 1:
+            # Answering a flood frame by frame would double it: past the limit the socket just goes.
+            await self.close(code=CLOSE_FLOODING)
+        elif self.refused_in_a_row <= settings.CHAT_SOCKET_FLOOD_CLOSE:
+            await self.send_frame({"type": "error", "code": "rate_limited", "client_id": None,
+                                   "message": "Too many messages at once; slow down and try again."})
+        return False
+
     def _decode(self, text_data):
         if text_data is None or len(text_data) > settings.CHAT_MAX_FRAME_BYTES:
             raise ClientError("invalid", "Frames must be JSON text of a reasonable size.")
         try:
             frame = json.loads(text_data)
-        except ValueError:
+        except (ValueError, RecursionError):
+            # RecursionError: nesting deeper than the decoder's stack, which no real frame needs.
             raise ClientError("invalid", "Frames must be JSON objects.") from None
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
             raise ClientError("invalid", "Frames must be JSON objects with a type.")
@@ -106,6 +147,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             ) from None
         except store.AttachmentUnavailable as exc:
             raise ClientError("invalid", str(exc), str(client_id)) from None
+        except store.QuotaExceeded as exc:
+            raise ClientError("quota", exc.message, str(client_id)) from None
+        except generation.ShuttingDown:
+            raise ClientError("restarting", RESTARTING, str(client_id)) from None
         if not created:
             # A resend of a stored message: acknowledge it again, start nothing.
             await self.send_text(generation.message_frame(message))

@@ -6,6 +6,7 @@ reloading a tab changes who watches the reply, not whether it is written.
 
 import asyncio
 import logging
+import math
 import time
 from contextlib import aclosing
 
@@ -13,7 +14,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
-from . import inference, store
+from . import inference, ratelimit, store
 from .hub import RELAY_INTERVAL, encode, get_hub
 from .models import Message
 from .payloads import build_messages
@@ -23,12 +24,35 @@ log = logging.getLogger("chat.turn")
 
 # Without text to save, a streaming reply still proves its writer is alive this often.
 HEARTBEAT_EVERY = 10.0
-INTERRUPTED_ERROR = "The server restarted while this reply was being written."
+INTERRUPTED_ERROR = store.INTERRUPTED_ERROR
 INTERNAL_ERROR = "Something went wrong on our side while writing this reply. Please try again."
+
+
+class ShuttingDown(Exception):
+    """This process is restarting and starts no new replies."""
 
 
 def message_frame(message, **kwargs):
     return encode({"type": "message", "message": message.as_frame(**kwargs)})
+
+
+async def drain(grace):
+    """Start no new turns; give running ones ``grace`` seconds, then stop them as ``interrupted``.
+
+    Called once on shutdown (chatsite/asgi.py). Returns when every turn of this process has saved its outcome.
+    """
+    hub = get_hub()
+    hub.draining = True
+    tasks = [turn.task for turn in list(hub.turns.values()) if turn.task is not None]
+    if not tasks:
+        return
+    log.info("shutdown: waiting up to %g s for %d replies", grace, len(tasks))
+    _, pending = await asyncio.wait(tasks, timeout=grace)
+    for task in pending:
+        task.cancel()  # the turn saves its text so far as interrupted
+    if pending:
+        await asyncio.wait(pending, timeout=10)
+    log.info("shutdown: %d replies finished, %d interrupted", len(tasks) - len(pending), len(pending))
 
 
 async def start_turn(conversation, *, text, client_id, attachment_ids=()):
@@ -36,19 +60,25 @@ async def start_turn(conversation, *, text, client_id, attachment_ids=()):
     writing the reply.
 
     Returns ``(user_message, created)``. Raises ``store.Busy`` while another reply streams and
-    ``store.AttachmentUnavailable`` for attachments that are not the owner's unsent uploads.
+    ``store.AttachmentUnavailable`` for attachments that are not the owner's unsent uploads,
+    ``store.QuotaExceeded`` past the owner's quotas and ``ShuttingDown`` while the process drains.
     """
     hub = get_hub()
+    if hub.draining:
+        raise ShuttingDown
     await hub.start()
     had_title = bool(conversation.title)
+    first_estimate = ratelimit.estimate_tokens([{"content": text}], settings.INFERENCE_MAX_TOKENS)
     user_message, reply, created = await database_sync_to_async(store.start_turn_records)(
         conversation, text=text, client_id=client_id, model=settings.INFERENCE_MODEL_ID, worker=hub.channel_name,
-        attachment_ids=attachment_ids,
+        attachment_ids=attachment_ids, estimated_tokens=first_estimate,
     )
     if not created:
         return user_message, False
     messages = await database_sync_to_async(build_messages)(conversation, before=reply)
     turn = Turn(hub, conversation, reply, messages)
+    if turn.estimate != first_estimate:
+        await database_sync_to_async(store.record_estimate)(reply.pk, turn.estimate)
     frames = [message_frame(user_message), message_frame(reply)]
     if not had_title:
         frames.append(encode({"type": "conversation", "id": str(conversation.public_id), "title": conversation.title}))
@@ -66,6 +96,7 @@ class Turn:
         self.reply = reply
         self.reply_id = str(reply.public_id)
         self.messages = messages
+        self.estimate = ratelimit.estimate_tokens(messages, settings.INFERENCE_MAX_TOKENS)
         self.parts = []  # text delivered to watchers, in order
         # Markdown rendered as the text grows: finished blocks once, only the open tail again.
         self.renderer = StreamRenderer(min_interval=settings.CHAT_RENDER_INTERVAL)
@@ -129,6 +160,10 @@ class Turn:
             raise asyncio.CancelledError
 
     async def _consume(self):
+        # Queue here, before any request, while the add-on's minute is spent by this or any other process:
+        # a stop while queued cancels this wait and nothing is sent.
+        budget = ratelimit.get_budget()
+        reservation = await budget.acquire(self.estimate, on_wait=self._on_queued)
         stream = inference.stream_chat(self.messages, model=self.reply.model, on_retry=self._on_retry)
         # aclosing: a stop that lands while this task awaits a socket still closes the HTTP response now.
         async with aclosing(stream):
@@ -139,6 +174,20 @@ class Turn:
                     self.usage = {"prompt_tokens": event.prompt_tokens, "completion_tokens": event.completion_tokens}
                 elif isinstance(event, inference.Finish):
                     self.finish_reason = event.reason or ""
+        if self.usage:
+            await self._settle(budget, reservation)
+
+    async def _settle(self, budget, reservation):
+        """Replace the estimate with the reported usage; the reply matters more than the bookkeeping."""
+        used = (self.usage.get("prompt_tokens") or 0) + (self.usage.get("completion_tokens") or 0)
+        try:
+            await budget.settle(reservation, used)
+        except Exception:
+            log.warning("budget settle failed reply=%s", self.reply_id, exc_info=True)
+
+    async def _on_queued(self, seconds):
+        detail = f"Queued: the model's rate limit is reached; starting in about {max(1, math.ceil(seconds))} s."
+        await self._broadcast(encode({"type": "status", "id": self.reply_id, "detail": detail}))
 
     async def _on_retry(self, attempt, max_attempts, delay, error):
         detail = f"{error.user_message} Retrying in {delay:.0f} s ({attempt}/{max_attempts})."

@@ -43,8 +43,10 @@ class Hub:
         self.watchers = {}  # conversation key -> set of local sockets
         self.turns = {}  # conversation key -> the Turn running in this process
         self.channel_name = None
+        self.draining = False  # set on shutdown: no new turns start here
         self._receiver = None
         self._heartbeat = None
+        self._sweeper = None
 
     # Local sockets --------------------------------------------------------------------------------
 
@@ -105,16 +107,24 @@ class Hub:
     # The process channel --------------------------------------------------------------------------
 
     async def start(self):
+        self.start_sweeper()
         if self._receiver is None:
-            self.channel_name = await self.layer.new_channel(prefix="chatproc")
+            # The default prefix on purpose: channels_redis reads one Redis list per prefix under one lock per
+            # process, so a second prefix would wait behind the consumers' receive (up to its 5 s BRPOP timeout).
+            self.channel_name = await self.layer.new_channel()
             self._receiver = asyncio.create_task(self._receive_forever())
             self._heartbeat = asyncio.create_task(self._heartbeat_forever())
 
+    def start_sweeper(self):
+        """Look for replies left streaming by dead processes; started with the server (lifespan) or first use."""
+        if self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._sweep_forever())
+
     async def close(self):
-        for task in (self._receiver, self._heartbeat):
+        for task in (self._receiver, self._heartbeat, self._sweeper):
             if task is not None:
                 task.cancel()
-        self._receiver = self._heartbeat = None
+        self._receiver = self._heartbeat = self._sweeper = None
 
     async def _receive_forever(self):
         while True:
@@ -155,6 +165,27 @@ class Hub:
         reply = await database_sync_to_async(Message.objects.filter(public_id=reply_id).first)()
         if reply is not None:
             await self.send_local(key, encode({"type": "message", "message": reply.as_frame()}))
+
+    async def _sweep_forever(self):
+        from django.conf import settings
+
+        while True:
+            await asyncio.sleep(settings.CHAT_SWEEP_INTERVAL)
+            try:
+                await self.sweep()
+            except Exception:
+                log.warning("hub: stale-reply sweep failed; trying again next interval", exc_info=True)
+
+    async def sweep(self):
+        """Finish replies whose writer died and show the outcome to every process watching them (through the
+        conversation's group, which holds exactly the processes with a socket on it, this one included)."""
+        from . import store
+
+        for reply in await database_sync_to_async(store.sweep_stale_replies)():
+            log.info("sweep: reply=%s marked interrupted (no heartbeat)", reply.public_id)
+            frame = encode({"type": "message", "message": reply.as_frame()})
+            key = reply.conversation.public_id.hex
+            await self.layer.group_send(reply.conversation.group_name, {"type": "relay", "key": key, "frames": [frame]})
 
     async def _heartbeat_forever(self):
         from django.conf import settings

@@ -19,6 +19,16 @@ class ConversationQuerySet(models.QuerySet):
     def recent(self):
         return self.order_by("-updated_at", "-id")
 
+    def active(self):
+        return self.filter(archived_at__isnull=True)
+
+    def archived(self):
+        return self.filter(archived_at__isnull=False)
+
+    def pinned_first(self):
+        """Pinned conversations (most recently pinned first), then the rest by last activity."""
+        return self.order_by(models.F("pinned_at").desc(nulls_last=True), "-updated_at", "-id")
+
 
 class Conversation(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -27,6 +37,9 @@ class Conversation(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     # Moved forward by every new message so the sidebar can sort by last activity.
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    # Set by the owner from the sidebar; timestamps rather than booleans so pins keep the order they were made in.
+    pinned_at = models.DateTimeField(null=True, blank=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
 
     objects = ConversationQuerySet.as_manager()
 
@@ -75,6 +88,9 @@ class Message(models.Model):
     finish_reason = models.CharField(max_length=32, blank=True)
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    # A streaming reply's upper bound of tokens (prompt + max_tokens), counted against its owner's daily
+    # quota until the API reports the real usage.
+    estimated_tokens = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     first_token_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -92,7 +108,11 @@ class Message(models.Model):
                 name="unique_client_id_per_conversation",
             ),
         ]
-        indexes = [models.Index(fields=["conversation", "status"])]
+        indexes = [
+            models.Index(fields=["conversation", "status"]),
+            # The stale-reply sweeper runs in every process every few seconds: it must not scan the table.
+            models.Index(fields=["heartbeat_at"], condition=Q(status="streaming"), name="chat_msg_streaming_hb"),
+        ]
 
     def __str__(self):
         return f"{self.role} {self.public_id}"

@@ -171,7 +171,8 @@ def get_budget():
     if budget is None:
         seconds = settings.UPSTREAM_WINDOW_SECONDS
         if settings.REDIS_URL:
-            window = RedisWindow(settings.REDIS_URL, f"chat:upstream:{settings.INFERENCE_MODEL_ID}", seconds)
+            name = f"{settings.UPSTREAM_BUDGET_KEY}:{settings.INFERENCE_MODEL_ID}"
+            window = RedisWindow(settings.REDIS_URL, name, seconds)
         else:
             window = LocalWindow(seconds)
         budget = UpstreamBudget(window, settings.UPSTREAM_REQUESTS_PER_MINUTE, settings.UPSTREAM_TOKENS_PER_MINUTE)

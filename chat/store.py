@@ -6,16 +6,19 @@ Persist before calling the model, flush partial text on a timer, record the outc
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Prefetch, prefetch_related_objects
 from django.http import Http404
 from django.utils import timezone
 
-from . import attachments
+from . import attachments, quotas
 from .attachments import AttachmentUnavailable  # noqa: F401  (raised by start_turn_records)
 from .models import Attachment, Conversation, Message
+from .quotas import QuotaExceeded  # noqa: F401  (raised by start_turn_records)
 
 TITLE_CHARS = 60
+INTERRUPTED_ERROR = "The server restarted while this reply was being written."
 _ATTACHMENTS = Prefetch("attachments", queryset=Attachment.objects.for_display())
 
 
@@ -41,23 +44,26 @@ def title_from(text):
     return line[: TITLE_CHARS - 1].rsplit(" ", 1)[0] + "…"
 
 
-def start_turn_records(conversation, *, text, client_id, model, worker, attachment_ids=()):
+def start_turn_records(conversation, *, text, client_id, model, worker, attachment_ids=(), estimated_tokens=None):
     """Store the user message, its attachments and a streaming reply placeholder in one transaction.
 
     Returns ``(user_message, reply, created)``, the user message with its attachments prefetched. A resend
     with a known ``client_id`` returns the stored message and ``created=False`` without starting anything;
     a send while a reply streams raises Busy; ``attachment_ids`` that are not all unsent uploads of the
-    conversation's owner raise AttachmentUnavailable. Nothing is stored when it raises.
+    conversation's owner raise AttachmentUnavailable; a send past the owner's quotas raises QuotaExceeded.
+    ``estimated_tokens`` is the reply's first estimate for the daily quota. Nothing is stored when it raises.
     """
     with transaction.atomic():
-        # Serialises concurrent sends to one conversation across processes (a row lock on Postgres,
-        # the write lock on SQLite).
+        # Serialise one user's sends (their quotas) and then one conversation's across processes (row locks
+        # on Postgres, the write lock on SQLite); always in this order, so two sends cannot deadlock.
+        owner = get_user_model().objects.select_for_update().get(pk=conversation.owner_id)
         conv = Conversation.objects.select_for_update().get(pk=conversation.pk)
         existing = conv.messages.filter(client_id=client_id).prefetch_related(_ATTACHMENTS).first()
         if existing is not None:
             return existing, None, False
         if conv.messages.filter(status=Message.Status.STREAMING).exists():
             raise Busy
+        quotas.check(owner)
         user_message = Message.objects.create(
             conversation=conv, role=Message.Role.USER, content=text, client_id=client_id
         )
@@ -70,6 +76,7 @@ def start_turn_records(conversation, *, text, client_id, model, worker, attachme
             model=model,
             worker=worker,
             heartbeat_at=timezone.now(),
+            estimated_tokens=estimated_tokens,
         )
         if not conv.title:
             conv.title = title_from(text) or _attachments_title(user_message)
@@ -82,6 +89,11 @@ def _attachments_title(message):
     """A title for a first message of images only: the first file's name."""
     first = next(iter(message.attachments.all()), None)
     return title_from(first.filename if first else "") or "Image"
+
+
+def record_estimate(reply_pk, tokens):
+    """The reply's estimate once its whole prompt is known (the first one counted only the new message)."""
+    Message.objects.filter(pk=reply_pk, status=Message.Status.STREAMING).update(estimated_tokens=tokens)
 
 
 def flush_partial(reply_pk, content):
@@ -120,9 +132,28 @@ def expire_stale_replies(conversation):
     cutoff = timezone.now() - timedelta(seconds=settings.CHAT_STALE_AFTER)
     return conversation.messages.filter(status=Message.Status.STREAMING, heartbeat_at__lt=cutoff).update(
         status=Message.Status.INTERRUPTED,
-        error="The server restarted while this reply was being written.",
+        error=INTERRUPTED_ERROR,
         finished_at=timezone.now(),
     )
+
+
+def sweep_stale_replies(limit=500):
+    """Mark every reply, in any conversation, whose writer stopped sending heartbeats as interrupted.
+
+    Returns the replies this call finished (with their conversations), for the watchers to be told. Safe to
+    run in every process at once: a reply is finished by exactly one UPDATE.
+    """
+    cutoff = timezone.now() - timedelta(seconds=settings.CHAT_STALE_AFTER)
+    stale = Message.objects.filter(status=Message.Status.STREAMING, heartbeat_at__lt=cutoff)
+    ids = list(stale.values_list("pk", flat=True)[:limit])
+    finished = []
+    for pk in ids:
+        # One row at a time: the row count says whether this process, not another sweeper, finished it.
+        if stale.filter(pk=pk).update(
+            status=Message.Status.INTERRUPTED, error=INTERRUPTED_ERROR, finished_at=timezone.now()
+        ):
+            finished.append(pk)
+    return list(Message.objects.filter(pk__in=finished).select_related("conversation").prefetch_related(_ATTACHMENTS))
 
 
 def messages_by_ids(conversation, ids):

@@ -3,6 +3,7 @@
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import login
+from django.contrib.messages import get_messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import ValidationError
@@ -42,7 +43,16 @@ def index(request):
 def conversation(request, conversation_id):
     conv = store.get_conversation_for_user(request.user, conversation_id)
     store.expire_stale_replies(conv)
-    return _chat_page(request, conv)
+    return _chat_page(request, conv, at=_message_or_none(conv, request.GET.get("at")))
+
+
+def _message_or_none(conv, public_id):
+    if not public_id:
+        return None
+    try:
+        return conv.messages.get(public_id=public_id)
+    except (Message.DoesNotExist, ValidationError):
+        return None
 
 
 @login_required
@@ -54,7 +64,7 @@ def create(request):
     )
 
 
-def _chat_page(request, conv):
+def _chat_page(request, conv, at=None):
     config = {
         "conversation": str(conv.public_id) if conv else None,
         "createUrl": reverse("chat:create"),
@@ -68,22 +78,34 @@ def _chat_page(request, conv):
     }
     context = {
         # Untitled conversations are ones never written to; they stay out of the sidebar.
-        "conversations": Conversation.objects.for_user(request.user).exclude(title="").recent()[:SIDEBAR_SIZE],
+        "conversations": Conversation.objects.for_user(request.user)
+        .exclude(title="")
+        .active()
+        .pinned_first()[:SIDEBAR_SIZE],
         "conversation": conv,
         "chat_config": config,
+        # Flash messages (an import's outcome); "messages" is the transcript on this page.
+        "notices": get_messages(request),
     }
     if conv:
-        context["messages"], context["has_older"] = _recent_messages(conv)
+        context["messages"], context["has_older"] = _recent_messages(conv, at=at)
     return render(request, "chat/chat.html", context)
 
 
-def _recent_messages(conv, before=None):
-    """The newest page of messages (older than ``before``, if given), oldest first, and whether more exist."""
-    rows = conv.messages.prefetch_related(_ATTACHMENTS).order_by("-created_at", "-id")
+def _recent_messages(conv, before=None, at=None):
+    """The newest page of messages (older than ``before``, if given), oldest first, and whether more exist.
+
+    With ``at`` the page reaches back to that message however old it is, so a search result can be shown in
+    place with everything after it (the live transcript only ever appends at the end).
+    """
+    rows = conv.messages.prefetch_related(_ATTACHMENTS, "feedback").order_by("-created_at", "-id")
     if before is not None:
         rows = rows.filter(id__lt=before.id)
-    page = list(rows[: MESSAGE_PAGE_SIZE + 1])
-    return page[:MESSAGE_PAGE_SIZE][::-1], len(page) > MESSAGE_PAGE_SIZE
+    size = MESSAGE_PAGE_SIZE
+    if at is not None:
+        size = max(size, conv.messages.filter(id__gte=at.id).count())
+    page = list(rows[: size + 1])
+    return page[:size][::-1], len(page) > size
 
 
 @login_required

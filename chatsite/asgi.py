@@ -13,11 +13,14 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from chat.routing import websocket_urlpatterns  # noqa: E402
+from chat.shutdown import Lifespan  # noqa: E402
 from chatsite.limits import BodySizeLimit  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": BodySizeLimit(django_asgi_app),
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
-    }
+application = Lifespan(
+    ProtocolTypeRouter(
+        {
+            "http": BodySizeLimit(django_asgi_app),
+            "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        }
+    )
 )

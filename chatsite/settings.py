@@ -254,6 +254,20 @@ CHAT_FLUSH_INTERVAL = env_float("CHAT_FLUSH_INTERVAL", 1.0)
 CHAT_HEARTBEAT_INTERVAL = env_float("CHAT_HEARTBEAT_INTERVAL", 20.0)
 # A streaming reply whose writer has not written for this long is marked interrupted (its process died).
 CHAT_STALE_AFTER = env_float("CHAT_STALE_AFTER", 45.0)
+# How often each process looks for such replies, so a watcher sees "interrupted" within STALE_AFTER + this.
+CHAT_SWEEP_INTERVAL = env_float("CHAT_SWEEP_INTERVAL", 10.0)
+# On SIGTERM running replies get this long to finish before they are saved as interrupted. Kept, with the
+# HTTP drain before it (chatsite/workers.py), under the Procfile's --graceful-timeout and Heroku's 30 s.
+CHAT_SHUTDOWN_GRACE = env_float("CHAT_SHUTDOWN_GRACE", 20.0)
+# Per-user quotas; staff (the reviewers) are exempt unless CHAT_QUOTA_EXEMPT_STAFF=0.
+CHAT_USER_MESSAGES_PER_MINUTE = env_int("CHAT_USER_MESSAGES_PER_MINUTE", 20)
+CHAT_USER_TOKENS_PER_DAY = env_int("CHAT_USER_TOKENS_PER_DAY", 2_000_000)
+CHAT_QUOTA_EXEMPT_STAFF = env_bool("CHAT_QUOTA_EXEMPT_STAFF", True)
+# Frames a socket may send: a burst, refilled at a steady rate; past CHAT_SOCKET_FLOOD_CLOSE refused frames
+# in a row the socket is closed (4429).
+CHAT_SOCKET_BURST = env_int("CHAT_SOCKET_BURST", 20)
+CHAT_SOCKET_RATE = env_float("CHAT_SOCKET_RATE", 5.0)
+CHAT_SOCKET_FLOOD_CLOSE = env_int("CHAT_SOCKET_FLOOD_CLOSE", 20)
 CHAT_HISTORY_MESSAGES = env_int("CHAT_HISTORY_MESSAGES", 200)
 # Largest WebSocket frame accepted: a maximal message even if every character is JSON-escaped.
 CHAT_MAX_FRAME_BYTES = env_int("CHAT_MAX_FRAME_BYTES", CHAT_MAX_MESSAGE_CHARS * 6 + 4096)
@@ -275,5 +289,7 @@ if DATABASE_URL and not env_bool("DATABASE_SSL_REQUIRE", ON_HEROKU):
 UPSTREAM_REQUESTS_PER_MINUTE = env_int("UPSTREAM_REQUESTS_PER_MINUTE", 150)
 UPSTREAM_TOKENS_PER_MINUTE = env_int("UPSTREAM_TOKENS_PER_MINUTE", 800_000)
 UPSTREAM_WINDOW_SECONDS = env_float("UPSTREAM_WINDOW_SECONDS", 60.0)
+# The Redis key prefix of the shared window: apps sharing one add-on must share it, apps that don't must not.
+UPSTREAM_BUDGET_KEY = env_str("UPSTREAM_BUDGET_KEY", "chat:upstream")
 # Shortest time between two renders of a streaming reply's open last block (finished blocks render once).
 CHAT_RENDER_INTERVAL = env_float("CHAT_RENDER_INTERVAL", 0.08)

@@ -70,29 +70,26 @@ def conversation(alice):
     return Conversation.objects.create(owner=alice)
 
 
-@pytest.fixture(scope="session")
-def fake_server():
-    """One stand-in API server for the whole run, reached over real HTTP on a loopback port."""
-    from chat.fake_inference import FakeInference, serve_in_thread
-
-    fake = FakeInference(key="test-key", delay=0.0)
-    server = serve_in_thread(fake)
-    yield fake, server
-    server.stop()
-
-
 @pytest.fixture
-def api(fake_server, settings):
-    """The stand-in API as INFERENCE_URL, with a clean script and no pacing unless a test sets one."""
-    fake, server = fake_server
-    fake.replies.clear()
-    fake.faults.clear()
-    fake.requests.clear()
-    fake.delay = 0.0
+def api(_stand_in_server, settings):
+    """A fresh stand-in API (tests/fake_api.py) as INFERENCE_URL, for the app's own tests: no pacing unless a
+    test sets one, and no retries unless a test turns them on."""
+    from chat.fake_inference import FakeInference
+
+    slot, server = _stand_in_server
+    slot.app = FakeInference(key="test-key", delay=0.0)
     settings.INFERENCE_URL = server.base_url
     settings.INFERENCE_KEY = "test-key"
     settings.INFERENCE_MAX_RETRIES = 0
-    return fake
+    return slot.app
+
+
+@pytest.fixture(autouse=True)
+def _own_upstream_budget(settings):
+    """Each test its own shared budget window, so one test's requests never queue another's (Redis persists)."""
+    import uuid
+
+    settings.UPSTREAM_BUDGET_KEY = f"test:upstream:{uuid.uuid4().hex}"
 
 
 @pytest.fixture(autouse=True)

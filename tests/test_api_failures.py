@@ -86,3 +86,47 @@ async def test_server_error_then_success_is_retried_before_any_text(socket, conv
     assert frames[-1]["message"]["status"] == "complete"
     assert frames[-1]["message"]["content"] == "Second time lucky"
     assert len(api.requests) == 2
+
+
+# A 429 with no Retry-After and no usable reset time (the stand-in always sends the x-ratelimit-* set, so the
+# fault blanks the resets): the client must fall back to exponential backoff, not give up or spin.
+NO_HINTS = {"x-ratelimit-reset-requests": "", "x-ratelimit-reset-tokens": ""}
+
+
+async def test_rate_limit_without_headers_backs_off_then_succeeds(socket, conversation, api, settings):
+    settings.INFERENCE_MAX_RETRIES = 3
+    settings.INFERENCE_RETRY_BASE_DELAY = 0.05
+    api.inject(Fault("status", status=429, headers=NO_HINTS))
+    api.inject(Fault("status", status=429, headers=NO_HINTS))
+    api.enqueue(Reply(text="Patience pays"))
+    await socket.send_json_to(send_frame("Busy?"))
+    frames = await frames_until(socket, is_final)
+    retries = [f["detail"] for f in frames if f["type"] == "status"]
+    assert len(retries) == 2 and "(1/3)" in retries[0] and "(2/3)" in retries[1]
+    assert frames[-1]["message"]["status"] == "complete"
+    assert frames[-1]["message"]["content"] == "Patience pays"
+    assert len(api.requests) == 3
+
+
+@pytest.mark.parametrize("kind", ["cut", "error_event"])
+async def test_a_stream_that_fails_after_text_is_not_retried(socket, conversation, api, settings, kind):
+    # Retrying would send the user a second, different beginning after the first: only the error is safe.
+    settings.INFERENCE_MAX_RETRIES = 3
+    settings.INFERENCE_RETRY_BASE_DELAY = 0.01
+    api.enqueue(Reply(text=PARTIAL + " and then the connection goes.", chunk_size=4))
+    api.inject(Fault(kind, chunks=5))
+    await socket.send_json_to(send_frame("Once only"))
+    frames = await frames_until(socket, is_final)
+    assert not any(f["type"] == "status" for f in frames)
+    assert frames[-1]["message"]["status"] == "error" and frames[-1]["message"]["content"]
+    assert len(api.requests) == 1
+
+
+async def test_slow_first_byte_within_the_timeout_is_waited_for(socket, conversation, api, settings):
+    settings.INFERENCE_READ_TIMEOUT = 2.0
+    api.inject(Fault("delay_first_byte", seconds=0.5))
+    api.enqueue(Reply(text="Worth the wait"))
+    await socket.send_json_to(send_frame("Think first"))
+    final = (await frames_until(socket, is_final))[-1]["message"]
+    assert (final["status"], final["content"]) == ("complete", "Worth the wait")
+    assert len(api.requests) == 1

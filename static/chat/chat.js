@@ -5,6 +5,9 @@ import { createAttachments, renderAttachments } from "./attachments.js";
 import {
   appendRendered, bindCopyButtons, createActions, setSource, showRendered, watchOlder,
 } from "./rendered.js";
+import { initSidebar } from "./sidebar.js"; // [sidebar]
+import { initFeedback } from "./feedback.js"; // [feedback]
+import { initShortcuts } from "./shortcuts.js"; // [shortcuts]
 
 const config = JSON.parse(document.getElementById("chat-config").textContent);
 const csrfToken = document.querySelector('meta[name="csrf-token"]').content;
@@ -100,7 +103,7 @@ function createMessageElement(role) {
   author.textContent = role === "user" ? "You said:" : "Claude said:";
   const content = document.createElement("div");
   content.className = "message-content markdown";
-  el.append(author, content, createActions());
+  el.append(author, content, createActions(role));
   els.transcript.append(el);
   els.emptyState.hidden = true;
   return el;
@@ -664,3 +667,6 @@ function init() {
 }
 
 init();
+initSidebar({ sidebar: els.sidebar, confirmDialog: document.getElementById("confirm-delete"), currentId: state.conversation, indexUrl: document.getElementById("new-chat").href }); // [sidebar]
+initFeedback(els.transcript, (id) => els.transcript.dataset.feedbackUrl.replace("00000000-0000-0000-0000-000000000000", id), csrfToken); // [feedback]
+initShortcuts({ dialog: document.getElementById("shortcuts-dialog"), search: document.getElementById("search-input"), input: els.input, newChatUrl: document.getElementById("new-chat").href }); // [shortcuts]

@@ -42,7 +42,7 @@ export function sourceOf(el) {
   return el.querySelector(":scope > template.message-source")?.content.textContent ?? "";
 }
 
-export function createActions() {
+export function createActions(role) {
   const actions = document.createElement("div");
   actions.className = "message-actions";
   const copy = document.createElement("button");
@@ -51,7 +51,22 @@ export function createActions() {
   copy.textContent = "Copy";
   copy.setAttribute("aria-label", "Copy message as Markdown");
   actions.append(copy);
+  // [feedback] The same thumbs as templates/chat/_feedback_buttons.html; static/chat/feedback.js handles them.
+  if (role === "assistant") actions.append(...createFeedbackButtons());
   return actions;
+}
+
+function createFeedbackButtons() {
+  return [["1", "Good reply"], ["-1", "Bad reply"]].map(([rating, label]) => {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "feedback-button";
+    button.dataset.rating = rating;
+    button.title = label;
+    button.setAttribute("aria-label", label);
+    button.setAttribute("aria-pressed", "false");
+    return button;
+  });
 }
 
 async function writeClipboard(text) {
@@ -88,7 +103,8 @@ export function bindCopyButtons(transcript, liveSource) {
     const codeButton = event.target.closest(".copy-code");
     if (codeButton) {
       const code = codeButton.closest(".codeblock")?.querySelector("code");
-      copyWithFeedback(codeButton, code?.textContent ?? "");
+      // Highlighted code ends with the fence's newline; a copied snippet should not.
+      copyWithFeedback(codeButton, (code?.textContent ?? "").replace(/\n$/, ""));
       return;
     }
     const messageButton = event.target.closest(".copy-message");

@@ -1,0 +1,43 @@
+"""Per-user quotas: messages a minute and tokens a day, so one person cannot spend everyone's upstream budget.
+
+``check`` runs inside the transaction that stores a send, after the user's row is locked, so two sends of one
+user (any tab, any process) are counted one after the other.
+"""
+
+from datetime import timedelta, timezone as dt_timezone
+
+from django.conf import settings
+from django.db.models import Sum
+from django.utils import timezone
+
+from .models import Message
+
+
+class QuotaExceeded(Exception):
+    """A send refused by a quota; ``message`` is meant to be shown as is."""
+
+    def __init__(self, message):
+        super().__init__(message)
+        self.message = message
+
+
+def check(user):
+    """Raise QuotaExceeded when ``user`` may not send one more message now."""
+    if settings.CHAT_QUOTA_EXEMPT_STAFF and user.is_staff:
+        return
+    now = timezone.now()
+    mine = Message.objects.filter(conversation__owner=user)
+    limit = settings.CHAT_USER_MESSAGES_PER_MINUTE
+    if mine.filter(role=Message.Role.USER, created_at__gte=now - timedelta(minutes=1)).count() >= limit:
+        raise QuotaExceeded(f"Too many messages: the limit is {limit} a minute. Please wait a moment and send again.")
+    if tokens_today(mine, now) >= settings.CHAT_USER_TOKENS_PER_DAY:
+        raise QuotaExceeded("You have used today's allowance of model tokens. It resets at 00:00 UTC.")
+
+
+def tokens_today(messages, now):
+    """Tokens of today's replies (UTC): reported usage when known, else the estimate of a reply still streaming."""
+    midnight = now.astimezone(dt_timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    replies = messages.filter(role=Message.Role.ASSISTANT, created_at__gte=midnight)
+    used = replies.aggregate(prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens"))
+    pending = replies.filter(status=Message.Status.STREAMING).aggregate(tokens=Sum("estimated_tokens"))
+    return (used["prompt"] or 0) + (used["completion"] or 0) + (pending["tokens"] or 0)
