@@ -186,7 +186,7 @@ STORAGES = {
 # Before collectstatic (a laptop, the tests) WhiteNoise serves straight from the source folders.
 WHITENOISE_USE_FINDERS = not (STATIC_ROOT / "staticfiles.json").exists()
 # ...and then it has no STATIC_ROOT to scan, which is expected, not worth a warning on every start.
-warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")
+warnings.filterwarnings("ignore", message="No directory at")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
