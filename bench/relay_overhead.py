@@ -59,8 +59,11 @@ def percentile(values, q):
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def prepare_database(env):
-    """Migrate a fresh SQLite file and create a user, a session and a conversation; returns (cookie, id)."""
+def prepare_database(env, conversations):
+    """Migrate a fresh SQLite file and create a user, a session and conversations; returns (cookie, ids).
+
+    Each turn gets a conversation of its own, so the app sends the model the same one-message prompt as the
+    direct client does, and only the relay itself is compared."""
     subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
     os.environ.update(env)
     import django
@@ -74,8 +77,8 @@ def prepare_database(env):
     user = get_user_model().objects.create_user("bench", password="bench-password-1")
     client = Client()
     client.force_login(user)
-    conversation = Conversation.objects.create(owner=user)
-    return f"sessionid={client.cookies['sessionid'].value}", str(conversation.public_id)
+    ids = [str(Conversation.objects.create(owner=user).public_id) for _ in range(conversations)]
+    return f"sessionid={client.cookies['sessionid'].value}", ids
 
 
 async def direct_turn(client, base_url):
@@ -97,6 +100,8 @@ async def app_turn(ws):
     await ws.send(json.dumps({"type": "send", "text": QUESTION, "client_id": str(uuid.uuid4())}))
     while True:
         frame = json.loads(await ws.recv())
+        if frame["type"] == "error":
+            raise RuntimeError(f"the app refused a turn: {frame}")
         if frame["type"] == "delta" and first is None:
             first = time.perf_counter()
         if frame["type"] == "message" and frame["message"]["role"] == "assistant" and \
@@ -105,24 +110,32 @@ async def app_turn(ws):
             return first - start, time.perf_counter() - start
 
 
-async def run_turns(args, api_url, app_port, cookie, conversation, app_pid):
-    direct, relayed = [], []
-    cpu_used = client_cpu = 0.0
-    headers = {"Cookie": cookie, "Origin": f"http://127.0.0.1:{app_port}"}
-    async with httpx.AsyncClient(timeout=30) as client, websockets.connect(
+async def relayed_turn(app_port, headers, conversation, app_pid):
+    """One turn through the app on a socket opened beforehand; returns (timings, app CPU seconds)."""
+    async with websockets.connect(
         f"ws://127.0.0.1:{app_port}/ws/c/{conversation}/", additional_headers=headers, max_size=None
     ) as ws:
         assert json.loads(await ws.recv())["type"] == "ready"
-        for _ in range(3):  # warm-up: imports, first connections, SQLite pages
+        before = cpu_seconds(app_pid)
+        timings = await app_turn(ws)
+        return timings, cpu_seconds(app_pid) - before
+
+
+async def run_turns(args, api_url, app_port, cookie, conversations, app_pid):
+    direct, relayed = [], []
+    cpu_used = client_cpu = 0.0
+    headers = {"Cookie": cookie, "Origin": f"http://127.0.0.1:{app_port}"}
+    async with httpx.AsyncClient(timeout=30) as client:
+        for conversation in conversations[:3]:  # warm-up: imports, first connections, SQLite pages
             await direct_turn(client, api_url)
-            await app_turn(ws)
-        for _ in range(args.turns):
+            await relayed_turn(app_port, headers, conversation, app_pid)
+        for conversation in conversations[3:]:
             before = time.process_time()
             direct.append(await direct_turn(client, api_url))
             client_cpu += time.process_time() - before
-            before = cpu_seconds(app_pid)
-            relayed.append(await app_turn(ws))
-            cpu_used += cpu_seconds(app_pid) - before
+            timings, cpu = await relayed_turn(app_port, headers, conversation, app_pid)
+            relayed.append(timings)
+            cpu_used += cpu
     return direct, relayed, cpu_used, client_cpu
 
 
@@ -154,10 +167,12 @@ def main():
     api_port, app_port = free_port(), free_port()
     api_url = f"http://127.0.0.1:{api_port}"
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "chatsite.settings", "SQLITE_PATH": f"{workdir}/db.sqlite3",
-           "INFERENCE_URL": api_url, "INFERENCE_KEY": "bench", "LOG_LEVEL": "WARNING", "DEBUG": "0"}
+           "INFERENCE_URL": api_url, "INFERENCE_KEY": "bench", "LOG_LEVEL": "WARNING", "DEBUG": "0",
+           # One user sends every turn here: per-user quotas would measure the quota, not the relay.
+           "CHAT_USER_MESSAGES_PER_MINUTE": "1000000", "CHAT_USER_TOKENS_PER_DAY": "1000000000"}
     for name in ("DATABASE_URL", "REDIS_URL"):
         env.pop(name, None)
-    cookie, conversation = prepare_database(env)
+    cookie, conversations = prepare_database(env, args.turns + 3)
     procs = [
         subprocess.Popen([PYTHON, "manage.py", "fake_inference", "--port", str(api_port), "--key", "bench",
                           "--delay", str(args.delay)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL),
@@ -168,7 +183,7 @@ def main():
     try:
         wait_for_port(api_port)
         wait_for_port(app_port)
-        results = asyncio.run(run_turns(args, api_url, app_port, cookie, conversation, procs[1].pid))
+        results = asyncio.run(run_turns(args, api_url, app_port, cookie, conversations, procs[1].pid))
         report(*results, args.turns)
     finally:
         for proc in procs:

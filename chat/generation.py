@@ -69,16 +69,16 @@ async def start_turn(conversation, *, text, client_id, attachment_ids=()):
     await hub.start()
     had_title = bool(conversation.title)
     first_estimate = ratelimit.estimate_tokens([{"content": text}], settings.INFERENCE_MAX_TOKENS)
-    user_message, reply, created = await database_sync_to_async(store.start_turn_records)(
+    user_message, reply, messages = await database_sync_to_async(_store_turn)(
         conversation, text=text, client_id=client_id, model=settings.INFERENCE_MODEL_ID, worker=hub.channel_name,
         attachment_ids=attachment_ids, estimated_tokens=first_estimate,
     )
-    if not created:
+    if reply is None:
         return user_message, False
-    messages = await database_sync_to_async(build_messages)(conversation, before=reply)
     turn = Turn(hub, conversation, reply, messages)
     if turn.estimate != first_estimate:
-        await database_sync_to_async(store.record_estimate)(reply.pk, turn.estimate)
+        # The whole prompt's estimate only feeds quota checks of later sends: not worth delaying this reply.
+        turn._spawn(database_sync_to_async(store.record_estimate)(reply.pk, turn.estimate))
     frames = [message_frame(user_message), message_frame(reply)]
     if not had_title:
         frames.append(encode({"type": "conversation", "id": str(conversation.public_id), "title": conversation.title}))
@@ -87,6 +87,17 @@ async def start_turn(conversation, *, text, client_id, attachment_ids=()):
     await hub.announce_turn(conversation.group_name, turn.key, turn.reply_id, frames)
     turn.start()
     return user_message, True
+
+
+def _store_turn(conversation, **fields):
+    """Store the turn and build its prompt in one trip to the database thread (both sit before the first token).
+
+    Returns ``(user_message, reply, messages)``; ``reply`` is None for a resend of a stored message.
+    """
+    user_message, reply, created = store.start_turn_records(conversation, **fields)
+    if not created:
+        return user_message, None, None
+    return user_message, reply, build_messages(conversation, before=reply)
 
 
 class Turn:
