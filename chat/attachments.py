@@ -99,11 +99,15 @@ def purge_stale_drafts(owner=None):
 
 
 def get_for_viewer(user, public_id):
-    """The attachment with its bytes when ``user`` owns it or is staff, else None."""
+    """The attachment with its bytes when ``user`` owns it or reviews transcripts, else None.
+
+    Reviewing means what the admin requires to read a transcript: staff with the view permission (the
+    ``reviewer`` group has it; a staff account outside it sees no conversations, so no images either).
+    """
     if not user.is_authenticated:
         return None
     attachments = Attachment.objects.select_related("blob").filter(public_id=public_id)
-    if not user.is_staff:
+    if not (user.is_staff and user.has_perm("chat.view_attachment")):
         attachments = attachments.filter(owner=user)
     return attachments.first()
 
