@@ -18,9 +18,25 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+import pytest
+
+from tests.conftest import REQUIRE_SERVICES
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = str(Path(sys.executable).parent / "python")
+
+
+def real_services(what):
+    """``(DATABASE_URL, REDIS_URL)`` for a test of ``what`` that needs real Postgres and Redis.
+
+    Without them the test is skipped on a laptop; under REQUIRE_SERVICES=1 (CI's second run) it fails instead.
+    """
+    database_url, redis_url = os.environ.get("DATABASE_URL", ""), os.environ.get("REDIS_URL", "")
+    if database_url.startswith("postgres") and redis_url:
+        return database_url, redis_url
+    if REQUIRE_SERVICES:
+        pytest.fail(f"REQUIRE_SERVICES=1: {what} needs DATABASE_URL (Postgres) and REDIS_URL")
+    pytest.skip(f"{what} needs DATABASE_URL (Postgres) and REDIS_URL")
 
 
 def free_port():

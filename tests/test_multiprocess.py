@@ -5,24 +5,17 @@ Needs DATABASE_URL (Postgres) and REDIS_URL; with REQUIRE_SERVICES=1 their absen
 """
 
 import asyncio
-import os
 
 import pytest
 
 from tests import servers
-from tests.conftest import REQUIRE_SERVICES
 
 LONG = " ".join(f"word{i}" for i in range(400))
 
 
 @pytest.fixture
 def services():
-    database_url, redis_url = os.environ.get("DATABASE_URL", ""), os.environ.get("REDIS_URL", "")
-    if database_url.startswith("postgres") and redis_url:
-        return database_url, redis_url
-    if REQUIRE_SERVICES:
-        pytest.fail("REQUIRE_SERVICES=1: the multi-process test needs DATABASE_URL (Postgres) and REDIS_URL")
-    pytest.skip("the multi-process test needs DATABASE_URL (Postgres) and REDIS_URL")
+    return servers.real_services("the multi-process test")
 
 
 @pytest.fixture

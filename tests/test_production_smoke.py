@@ -28,8 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import pytest
 
-from tests.conftest import REQUIRE_SERVICES
-from tests.servers import free_port, port_open, wait_for
+from tests.servers import free_port, port_open, real_services, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -175,12 +174,7 @@ def with_database(url, name):
 
 @pytest.fixture(scope="module")
 def services():
-    database_url, redis_url = os.environ.get("DATABASE_URL", ""), os.environ.get("REDIS_URL", "")
-    if database_url.startswith("postgres") and redis_url:
-        return database_url, redis_url
-    if REQUIRE_SERVICES:
-        pytest.fail("REQUIRE_SERVICES=1: the production smoke test needs DATABASE_URL (Postgres) and REDIS_URL")
-    pytest.skip("the production smoke test needs DATABASE_URL (Postgres) and REDIS_URL")
+    return real_services("the production smoke test")
 
 
 @pytest.fixture(scope="module")
