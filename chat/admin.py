@@ -342,36 +342,33 @@ class MessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                         f"#m-{message.public_id}")
 
 
-@admin.register(Feedback)
-class FeedbackAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["created_at", "rating", "reply", "user", "comment"]
+class ReplyNoteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """A read-only list of notes about replies (feedback, review marks), each linking to its reply."""
+
     list_display_links = None
     actions = None
+    ordering = ["-created_at", "-id"]
+    show_full_result_count = False
+
+    @admin.display(description="Reply")
+    def reply(self, obj):
+        return _transcript_link(obj.message, "open in transcript")
+
+
+@admin.register(Feedback)
+class FeedbackAdmin(ReplyNoteAdmin):
+    list_display = ["created_at", "rating", "reply", "user", "comment"]
     list_select_related = ["user", "message"]
     list_filter = ["rating", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["comment", "user__username"]
-    ordering = ["-created_at", "-id"]
-    show_full_result_count = False
-
-    @admin.display(description="Reply")
-    def reply(self, obj):
-        return _transcript_link(obj.message, "open in transcript")
 
 
 @admin.register(ReviewMark)
-class ReviewMarkAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ReviewMarkAdmin(ReplyNoteAdmin):
     list_display = ["created_at", "reviewer", "reply", "note"]
-    list_display_links = None
-    actions = None
     list_select_related = ["reviewer", "message"]
     list_filter = [("created_at", admin.DateFieldListFilter)]
     search_fields = ["note", "reviewer__username"]
-    ordering = ["-created_at", "-id"]
-    show_full_result_count = False
-
-    @admin.display(description="Reply")
-    def reply(self, obj):
-        return _transcript_link(obj.message, "open in transcript")
 
 
 # --- Superusers only: the audit log, users and groups -------------------------------------------------------------
