@@ -24,7 +24,6 @@ log = logging.getLogger("chat.turn")
 
 # Without text to save, a streaming reply still proves its writer is alive this often.
 HEARTBEAT_EVERY = 10.0
-INTERRUPTED_ERROR = store.INTERRUPTED_ERROR
 INTERNAL_ERROR = "Something went wrong on our side while writing this reply. Please try again."
 
 
@@ -160,7 +159,7 @@ class Turn:
         except asyncio.CancelledError:
             cancelled = not self.stop_requested
             status = Message.Status.STOPPED if self.stop_requested else Message.Status.INTERRUPTED
-            error = "" if self.stop_requested else INTERRUPTED_ERROR
+            error = "" if self.stop_requested else store.INTERRUPTED_ERROR
         except Exception:
             log.exception("turn failed reply=%s", self.reply_id)
             status, error = Message.Status.ERROR, INTERNAL_ERROR

@@ -127,14 +127,19 @@ def streaming_replies(conversation):
     return list(conversation.messages.filter(status=Message.Status.STREAMING))
 
 
-def expire_stale_replies(conversation):
-    """Mark replies whose writer stopped sending heartbeats as interrupted (the process died)."""
+def _stale(messages):
+    """Streaming replies whose writer stopped sending heartbeats: the process writing them died."""
     cutoff = timezone.now() - timedelta(seconds=settings.CHAT_STALE_AFTER)
-    return conversation.messages.filter(status=Message.Status.STREAMING, heartbeat_at__lt=cutoff).update(
-        status=Message.Status.INTERRUPTED,
-        error=INTERRUPTED_ERROR,
-        finished_at=timezone.now(),
-    )
+    return messages.filter(status=Message.Status.STREAMING, heartbeat_at__lt=cutoff)
+
+
+def _interrupt(replies):
+    return replies.update(status=Message.Status.INTERRUPTED, error=INTERRUPTED_ERROR, finished_at=timezone.now())
+
+
+def expire_stale_replies(conversation):
+    """Mark the conversation's stale replies as interrupted."""
+    return _interrupt(_stale(conversation.messages))
 
 
 def sweep_stale_replies(limit=500):
@@ -143,15 +148,12 @@ def sweep_stale_replies(limit=500):
     Returns the replies this call finished (with their conversations), for the watchers to be told. Safe to
     run in every process at once: a reply is finished by exactly one UPDATE.
     """
-    cutoff = timezone.now() - timedelta(seconds=settings.CHAT_STALE_AFTER)
-    stale = Message.objects.filter(status=Message.Status.STREAMING, heartbeat_at__lt=cutoff)
+    stale = _stale(Message.objects)
     ids = list(stale.values_list("pk", flat=True)[:limit])
     finished = []
     for pk in ids:
         # One row at a time: the row count says whether this process, not another sweeper, finished it.
-        if stale.filter(pk=pk).update(
-            status=Message.Status.INTERRUPTED, error=INTERRUPTED_ERROR, finished_at=timezone.now()
-        ):
+        if _interrupt(stale.filter(pk=pk)):
             finished.append(pk)
     return list(Message.objects.filter(pk__in=finished).select_related("conversation").prefetch_related(_ATTACHMENTS))
 

@@ -11,7 +11,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
-from chat import generation
+from chat import generation, store
 from chat.fake_inference import Reply
 from chat.hub import get_hub
 from chat.models import Message
@@ -36,7 +36,7 @@ async def test_drain_lets_short_replies_finish_and_interrupts_the_rest(socket, c
     assert final["status"] == "interrupted" and final["content"] and LONG.startswith(final["content"])
     reply = (await stored(conversation))[-1]
     assert (reply.status, reply.content) == ("interrupted", final["content"])
-    assert reply.error == generation.INTERRUPTED_ERROR
+    assert reply.error == store.INTERRUPTED_ERROR
 
 
 @pytest.mark.django_db(transaction=True)
