@@ -40,6 +40,15 @@ class Conversation(models.Model):
     # Set by the owner from the sidebar; timestamps rather than booleans so pins keep the order they were made in.
     pinned_at = models.DateTimeField(null=True, blank=True)
     archived_at = models.DateTimeField(null=True, blank=True)
+    # Per-conversation model settings (chat/conversation_settings.py); blank or null means the operator's default.
+    system_prompt = models.TextField(blank=True)
+    model_id = models.CharField(max_length=100, blank=True)
+    temperature = models.FloatField(null=True, blank=True)
+    max_tokens = models.PositiveIntegerField(null=True, blank=True)
+    prompt_caching = models.BooleanField(default=True)
+    tools_enabled = models.BooleanField(default=True)
+    thinking = models.BooleanField(default=False)
+    thinking_budget = models.PositiveIntegerField(null=True, blank=True)
 
     objects = ConversationQuerySet.as_manager()
 
@@ -98,6 +107,14 @@ class Message(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     # The channel-layer name of the process generating this reply, so any process can reach it.
     worker = models.CharField(max_length=200, blank=True)
+    # The model's extended thinking, kept apart from the answer.
+    reasoning = models.TextField(blank=True)
+    # The tool steps of a reply, in order: {"id", "name", "arguments", "result", "is_error"} each.
+    tool_calls = models.JSONField(default=list, blank=True)
+    # Conversations are trees (chat/branches.py): editing a message or regenerating a reply adds a sibling,
+    # and ``selected`` marks the sibling shown. The visible conversation is the path of selected messages.
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
+    selected = models.BooleanField(default=True)
 
     class Meta:
         ordering = ["created_at", "id"]

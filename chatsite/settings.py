@@ -248,6 +248,13 @@ DEMO_DELTA_DELAY = env_float("DEMO_DELTA_DELAY", 0.03)
 
 # The chat loop.
 CHAT_SYSTEM_PROMPT = env_str("CHAT_SYSTEM_PROMPT", "You are Claude, a helpful assistant. Answer in Markdown.")
+# Models a user may pick per conversation (comma-separated ids); the default model is always one of them.
+CHAT_MODELS = list(dict.fromkeys([INFERENCE_MODEL_ID, *filter(None, env_str("CHAT_MODELS").replace(" ", "").split(","))]))
+# Unset: the model's own default temperature.
+CHAT_DEFAULT_TEMPERATURE = env_float("CHAT_DEFAULT_TEMPERATURE", None)
+CHAT_THINKING_BUDGET = env_int("CHAT_THINKING_BUDGET", 2048)
+CHAT_TOOL_ROUNDS = env_int("CHAT_TOOL_ROUNDS", 5)
+CHAT_AUTO_TITLES = env_bool("CHAT_AUTO_TITLES", True)
 CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 100_000)
 CHAT_DELTA_INTERVAL = env_float("CHAT_DELTA_INTERVAL", 0.04)
 CHAT_FLUSH_INTERVAL = env_float("CHAT_FLUSH_INTERVAL", 1.0)
