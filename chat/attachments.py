@@ -83,6 +83,18 @@ def claim(message, owner_id, public_ids):
         raise AttachmentUnavailable(UNAVAILABLE)
 
 
+def copy_to(source, message):
+    """Give ``message`` the images of ``source`` (an edited message keeps its images); blobs are shared."""
+    Attachment.objects.bulk_create(
+        Attachment(
+            owner_id=attachment.owner_id, message=message, blob_id=attachment.blob_id, filename=attachment.filename,
+            original_format=attachment.original_format, original_width=attachment.original_width,
+            original_height=attachment.original_height,
+        )
+        for attachment in source.attachments.order_by("created_at", "id")
+    )
+
+
 def delete_draft(owner, public_id):
     """Delete an unsent draft of ``owner``; True when there was one."""
     deleted, _ = Attachment.objects.filter(public_id=public_id, owner=owner, message__isnull=True).delete()

@@ -4,6 +4,7 @@ import json
 import logging
 import time
 import uuid
+from contextlib import asynccontextmanager
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -21,6 +22,7 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
 CLOSE_FLOODING = 4429
 RESTARTING = "The server is restarting; send again in a moment."
+BUSY = "A reply is still being written. Wait for it or stop it first."
 
 
 class ClientError(Exception):
@@ -126,34 +128,40 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # Client frames -------------------------------------------------------------------------------
 
     async def handle_send(self, frame):
-        client_id = _parse_uuid(frame.get("client_id"))
-        if client_id is None:
-            raise ClientError("invalid", "A message needs a client_id (a UUID).")
+        client_id = _client_id(frame)
         attachment_ids = _attachment_ids(frame.get("attachments"), client_id)
-        text = frame.get("text")
-        if not isinstance(text, str) or not (text.strip() or attachment_ids):
-            raise ClientError("invalid", "A message needs some text or an image.", str(client_id))
-        if len(text) > settings.CHAT_MAX_MESSAGE_CHARS:
-            raise ClientError(
-                "too_long", f"Messages are limited to {settings.CHAT_MAX_MESSAGE_CHARS:,} characters.", str(client_id)
-            )
-        try:
+        text = _text(frame, client_id, allow_empty=bool(attachment_ids))
+        async with _refusals(client_id):
             message, created = await generation.start_turn(
                 self.conversation, text=text, client_id=client_id, attachment_ids=attachment_ids
             )
-        except store.Busy:
-            raise ClientError(
-                "busy", "A reply is still being written. Wait for it or stop it first.", str(client_id)
-            ) from None
-        except store.AttachmentUnavailable as exc:
-            raise ClientError("invalid", str(exc), str(client_id)) from None
-        except store.QuotaExceeded as exc:
-            raise ClientError("quota", exc.message, str(client_id)) from None
-        except generation.ShuttingDown:
-            raise ClientError("restarting", RESTARTING, str(client_id)) from None
         if not created:
             # A resend of a stored message: acknowledge it again, start nothing.
             await self.send_text(generation.message_frame(message))
+
+    async def handle_edit(self, frame):
+        client_id = _client_id(frame)
+        message_id = _message_id(frame, client_id)
+        text = _text(frame, client_id)
+        async with _refusals(client_id):
+            message, created = await generation.start_turn(
+                self.conversation, text=text, client_id=client_id, edit=message_id
+            )
+        if not created:
+            await self.send_text(generation.message_frame(message))
+
+    async def handle_regenerate(self, frame):
+        client_id = _client_id(frame)
+        message_id = _message_id(frame, client_id)
+        async with _refusals(client_id):
+            reply, created = await generation.regenerate(self.conversation, reply_id=message_id, client_id=client_id)
+        if not created:
+            await self.send_text(generation.message_frame(reply))
+
+    async def handle_branch(self, frame):
+        message_id = _message_id(frame, None)
+        async with _refusals(None):
+            await generation.show_version(self.conversation, message_id)
 
     async def handle_stop(self, frame):
         turn = self.hub.turns.get(self.key)
@@ -194,6 +202,49 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=text)
         except Exception:
             log.debug("dropping a frame for a closed socket", exc_info=True)
+
+
+@asynccontextmanager
+async def _refusals(client_id):
+    """Turn the reasons a turn cannot start into the error frames the client shows (docs/protocol.md)."""
+    key = str(client_id) if client_id else None
+    try:
+        yield
+    except store.Busy:
+        raise ClientError("busy", BUSY, key) from None
+    except store.NotFound:
+        raise ClientError("invalid", "That message is not in this conversation, or can't be used for this.", key) from None
+    except store.AttachmentUnavailable as exc:
+        raise ClientError("invalid", str(exc), key) from None
+    except store.QuotaExceeded as exc:
+        raise ClientError("quota", exc.message, key) from None
+    except generation.ShuttingDown:
+        raise ClientError("restarting", RESTARTING, key) from None
+
+
+def _client_id(frame):
+    client_id = _parse_uuid(frame.get("client_id"))
+    if client_id is None:
+        raise ClientError("invalid", "A message needs a client_id (a UUID).")
+    return client_id
+
+
+def _message_id(frame, client_id):
+    message_id = _parse_uuid(frame.get("id"))
+    if message_id is None:
+        raise ClientError("invalid", "This frame needs the id of a message.", str(client_id) if client_id else None)
+    return message_id
+
+
+def _text(frame, client_id, allow_empty=False):
+    text = frame.get("text")
+    if not isinstance(text, str) or not (text.strip() or allow_empty):
+        raise ClientError("invalid", "A message needs some text or an image.", str(client_id))
+    if len(text) > settings.CHAT_MAX_MESSAGE_CHARS:
+        raise ClientError(
+            "too_long", f"Messages are limited to {settings.CHAT_MAX_MESSAGE_CHARS:,} characters.", str(client_id)
+        )
+    return text
 
 
 def _attachment_ids(raw, client_id):

@@ -6,17 +6,20 @@ reloading a tab changes who watches the reply, not whether it is written.
 
 import asyncio
 import logging
+import itertools
 import math
 import time
 from contextlib import aclosing
+from dataclasses import dataclass, field
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from . import inference, ratelimit, store
+from . import branches, conversation_settings, inference, ratelimit, store, tools
 from .hub import RELAY_INTERVAL, encode, get_hub
-from .models import Message
+from .models import Conversation, Message
 from .payloads import build_messages
 from .rendering import StreamRenderer
 
@@ -24,6 +27,8 @@ log = logging.getLogger("chat.turn")
 
 # Without text to save, a streaming reply still proves its writer is alive this often.
 HEARTBEAT_EVERY = 10.0
+STOPPED_TOOL = "Stopped before the tool finished."
+NOT_RUN = "Not run: this reply reached its limit of tool rounds."
 INTERNAL_ERROR = "Something went wrong on our side while writing this reply. Please try again."
 
 
@@ -54,49 +59,108 @@ async def drain(grace):
     log.info("shutdown: %d replies finished, %d interrupted", len(tasks) - len(pending), len(pending))
 
 
-async def start_turn(conversation, *, text, client_id, attachment_ids=()):
+async def start_turn(conversation, *, text, client_id, attachment_ids=(), edit=None):
     """Store the user message (with the uploads ``attachment_ids``) and a reply placeholder, then start
-    writing the reply.
+    writing the reply. With ``edit`` (a user message's public id) the message is a new version of that one.
 
     Returns ``(user_message, created)``. Raises ``store.Busy`` while another reply streams and
     ``store.AttachmentUnavailable`` for attachments that are not the owner's unsent uploads,
-    ``store.QuotaExceeded`` past the owner's quotas and ``ShuttingDown`` while the process drains.
+    ``store.QuotaExceeded`` past the owner's quotas, ``store.NotFound`` for an ``edit`` of anything but a
+    user message of the conversation and ``ShuttingDown`` while the process drains.
     """
+    hub = await _open_hub()
+    had_title = bool(conversation.title)
+    first_estimate = ratelimit.estimate_tokens([{"content": text}], settings.INFERENCE_MAX_TOKENS)
+    start = await database_sync_to_async(_store_turn)(
+        conversation, store.start_turn_records, text=text, client_id=client_id, model=settings.INFERENCE_MODEL_ID,
+        worker=hub.channel_name, attachment_ids=attachment_ids, estimated_tokens=first_estimate, edit=edit,
+    )
+    if start.created:
+        if not had_title:
+            start.frames.append(encode({"type": "conversation", "id": str(conversation.public_id),
+                                        "title": conversation.title}))
+        await _launch(hub, start, first_estimate)
+    return start.message, start.created
+
+
+async def regenerate(conversation, *, reply_id, client_id):
+    """Write a new version of the reply ``reply_id``. Returns ``(reply, created)``; raises like start_turn."""
+    hub = await _open_hub()
+    start = await database_sync_to_async(_store_turn)(
+        conversation, store.regenerate_records, reply_id=reply_id, client_id=client_id,
+        model=settings.INFERENCE_MODEL_ID, worker=hub.channel_name,
+    )
+    if start.created:
+        await _launch(hub, start, None)
+    return start.message, start.created
+
+
+async def show_version(conversation, message_id):
+    """Show another version of a message to every watcher of the conversation, in every process."""
+    hub = await _open_hub()
+    frame = await database_sync_to_async(_switch)(conversation, message_id)
+    await hub.layer.group_send(conversation.group_name, {"type": "relay", "key": conversation.public_id.hex,
+                                                         "frames": [frame]})
+
+
+async def _open_hub():
     hub = get_hub()
     if hub.draining:
         raise ShuttingDown
     await hub.start()
-    had_title = bool(conversation.title)
-    first_estimate = ratelimit.estimate_tokens([{"content": text}], settings.INFERENCE_MAX_TOKENS)
-    user_message, reply, messages = await database_sync_to_async(_store_turn)(
-        conversation, text=text, client_id=client_id, model=settings.INFERENCE_MODEL_ID, worker=hub.channel_name,
-        attachment_ids=attachment_ids, estimated_tokens=first_estimate,
-    )
-    if reply is None:
-        return user_message, False
-    turn = Turn(hub, conversation, reply, messages)
+    return hub
+
+
+async def _launch(hub, start, first_estimate):
+    turn = Turn(hub, start.conversation, start.reply, start.messages)
     if turn.estimate != first_estimate:
         # The whole prompt's estimate only feeds quota checks of later sends: not worth delaying this reply.
-        turn._spawn(database_sync_to_async(store.record_estimate)(reply.pk, turn.estimate))
-    frames = [message_frame(user_message), message_frame(reply)]
-    if not had_title:
-        frames.append(encode({"type": "conversation", "id": str(conversation.public_id), "title": conversation.title}))
-    for frame in frames:
+        turn._spawn(database_sync_to_async(store.record_estimate)(start.reply.pk, turn.estimate))
+    for frame in start.frames:
         await hub.send_local(turn.key, frame)
-    await hub.announce_turn(conversation.group_name, turn.key, turn.reply_id, frames)
+    await hub.announce_turn(start.conversation.group_name, turn.key, turn.reply_id, start.frames)
     turn.start()
-    return user_message, True
 
 
-def _store_turn(conversation, **fields):
-    """Store the turn and build its prompt in one trip to the database thread (both sit before the first token).
+@dataclass
+class TurnStart:
+    conversation: object
+    message: object  # the acknowledged message: the user's, or the new reply of a regenerate
+    created: bool
+    reply: object = None
+    messages: list = None  # the prompt
+    frames: list = field(default_factory=list)  # what watchers are sent before the first token
 
-    Returns ``(user_message, reply, messages)``; ``reply`` is None for a resend of a stored message.
-    """
-    user_message, reply, created = store.start_turn_records(conversation, **fields)
+
+def _store_turn(conversation, store_records, **fields):
+    """Store the turn and build its prompt and first frames in one trip to the database thread (all of it
+    sits before the first token). ``store_records`` is ``store.start_turn_records`` or
+    ``store.regenerate_records``; nothing but the acknowledgement is built for a resend."""
+    if store_records is store.regenerate_records:
+        reply, created = store_records(conversation, **fields)
+        message = reply
+    else:
+        message, reply, created = store_records(conversation, **fields)
     if not created:
-        return user_message, None, None
-    return user_message, reply, build_messages(conversation, before=reply)
+        return TurnStart(conversation, message, False)
+    # The conversation's settings as they are now, not as when the socket connected.
+    conversation = Conversation.objects.get(pk=conversation.pk)
+    if store_records is store.start_turn_records and fields.get("edit") is None:
+        frames = [message_frame(message, branch=branches.ONLY), message_frame(reply, branch=branches.ONLY)]
+    else:
+        frames = [history_frame(conversation)]  # a new version: the visible conversation changed
+    reply.branch = branches.Tree.of(conversation).branch(reply.pk)
+    return TurnStart(conversation, message, True, reply, build_messages(conversation, before=reply), frames)
+
+
+def _switch(conversation, message_id):
+    store.select_version(conversation, message_id)
+    return history_frame(conversation)
+
+
+def history_frame(conversation):
+    messages, has_older = store.visible_messages(conversation, size=store.PAGE_SIZE)
+    return encode({"type": "history", "messages": [m.as_frame() for m in messages], "has_older": has_older})
 
 
 class Turn:
@@ -106,13 +170,21 @@ class Turn:
         self.reply = reply
         self.reply_id = str(reply.public_id)
         self.messages = messages
-        self.estimate = ratelimit.estimate_tokens(messages, settings.INFERENCE_MAX_TOKENS)
+        self.options = conversation_settings.request_options(conversation)
+        # Tools are sent in one fixed order on every request of every turn: the list is part of the cached prefix.
+        self.tools = tools.definitions() if conversation.tools_enabled else None
+        # Tools act for the conversation's owner (search_conversations reads only their conversations).
+        self.user = get_user_model()(pk=conversation.owner_id)
+        self.estimate = ratelimit.estimate_tokens(messages, self.options["max_tokens"])
         self.parts = []  # text delivered to watchers, in order
+        self.reasoning = []  # thinking delivered to watchers, in order
+        self.steps = []  # tool steps: {"id", "name", "arguments", "result", "is_error", "status"}
         # Markdown rendered as the text grows: finished blocks once, only the open tail again.
         self.renderer = StreamRenderer(min_interval=settings.CHAT_RENDER_INTERVAL)
         self.blocks = []  # rendered HTML of the finished blocks, in order
         self.tail = ""
         self.pending = []  # text received from the model, not yet delivered
+        self.pending_reasoning = []
         self.seq = 0
         self.remote = set()  # channels of other processes watching this reply
         self.remote_frames = []
@@ -121,6 +193,9 @@ class Turn:
         self.usage = None
         self.finish_reason = ""
         self.task = None
+        # The next text or thinking starts a new paragraph: the model resumed after tool calls.
+        self._new_round = self._new_thinking = False
+        self._round_start = 0
         self._lock = asyncio.Lock()
         self._last_sent = 0.0
         self._timer = None
@@ -141,7 +216,10 @@ class Turn:
         return "".join(self.parts)
 
     def snapshot_frame(self):
-        return message_frame(self.reply, seq=self.seq, content=self.text(), html="".join(self.blocks), tail=self.tail)
+        return message_frame(
+            self.reply, seq=self.seq, content=self.text(), html="".join(self.blocks), tail=self.tail,
+            reasoning="".join(self.reasoning), tools=self.steps,
+        )
 
     async def add_remote(self, channel):
         self.remote.add(channel)
@@ -170,26 +248,104 @@ class Turn:
             raise asyncio.CancelledError
 
     async def _consume(self):
+        """Ask the model; while it calls tools, run them and ask again, at most CHAT_TOOL_ROUNDS times.
+
+        The last request past the limit still carries the tools (the history holds calls of them) with
+        ``tool_choice: "none"``, so the model has to answer with what it has.
+        """
+        messages = list(self.messages)
+        for round_number in itertools.count():
+            may_call = self.tools is not None and round_number < settings.CHAT_TOOL_ROUNDS
+            calls = await self._request(messages, "auto" if may_call else "none")
+            if not calls:
+                return
+            if not may_call:
+                return await self._refuse_calls(calls)
+            messages += await self._run_tools(calls)
+
+    async def _request(self, messages, tool_choice):
+        """One request to the model, streamed to the watchers; returns the tool calls it asked for."""
         # Queue here, before any request, while the add-on's minute is spent by this or any other process:
         # a stop while queued cancels this wait and nothing is sent.
         budget = ratelimit.get_budget()
-        reservation = await budget.acquire(self.estimate, on_wait=self._on_queued)
-        stream = inference.stream_chat(self.messages, model=self.reply.model, on_retry=self._on_retry)
+        estimate = ratelimit.estimate_tokens(messages, self.options["max_tokens"])
+        reservation = await budget.acquire(estimate, on_wait=self._on_queued)
+        calls, used = [], None
+        stream = inference.stream_chat(
+            messages, tools=self.tools, tool_choice=tool_choice if self.tools else None, on_retry=self._on_retry,
+            **self.options,
+        )
         # aclosing: a stop that lands while this task awaits a socket still closes the HTTP response now.
         async with aclosing(stream):
             async for event in stream:
                 if isinstance(event, inference.TextDelta) and event.text:
                     await self._add_text(event.text)
+                elif isinstance(event, inference.ReasoningDelta) and event.text:
+                    await self._add_reasoning(event.text)
+                elif isinstance(event, inference.ToolCall):
+                    calls.append(event)
                 elif isinstance(event, inference.Usage):
-                    self.usage = {"prompt_tokens": event.prompt_tokens, "completion_tokens": event.completion_tokens}
+                    used = event
                 elif isinstance(event, inference.Finish):
                     self.finish_reason = event.reason or ""
-        if self.usage:
-            await self._settle(budget, reservation)
+        if used is not None:
+            self._add_usage(used)
+            await self._settle(budget, reservation, used.prompt_tokens + used.completion_tokens)
+        return calls
 
-    async def _settle(self, budget, reservation):
+    def _add_usage(self, used):
+        # A reply with tool rounds made several requests: it cost their sum.
+        before = self.usage or {"prompt_tokens": 0, "completion_tokens": 0}
+        self.usage = {
+            "prompt_tokens": before["prompt_tokens"] + used.prompt_tokens,
+            "completion_tokens": before["completion_tokens"] + used.completion_tokens,
+        }
+
+    # Tools ---------------------------------------------------------------------------------------
+
+    async def _run_tools(self, calls):
+        """Run the calls in order; returns the assistant message that made them and one ``tool`` message each."""
+        await self._deliver()  # the text before the calls is shown before the steps
+        round_text = self.text()[self._round_start :]
+        made = {
+            "role": "assistant",
+            "content": round_text or None,
+            "tool_calls": [
+                {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments or "{}"}}
+                for call in calls
+            ],
+        }
+        steps = [self._add_step(call) for call in calls]
+        for step in steps:
+            await self._send_step(step)
+        results = []
+        for call, step in zip(calls, steps):
+            result = await tools.run(call.name, call.arguments, user=self.user)
+            step.update(result=result.content, is_error=result.is_error, status="done")
+            await self._send_step(step)
+            results.append({"role": "tool", "tool_call_id": call.id, "content": result.content})
+        self._new_round = self._new_thinking = True
+        self._round_start = len(self.text())
+        return [made, *results]
+
+    def _add_step(self, call):
+        step = {"id": call.id, "name": call.name, "arguments": call.arguments, "result": None, "is_error": False,
+                "status": "running"}
+        self.steps.append(step)
+        return step
+
+    async def _refuse_calls(self, calls):
+        """Calls made past the round limit are shown, not run."""
+        for call in calls:
+            step = self._add_step(call)
+            step.update(result=NOT_RUN, is_error=True, status="done")
+            await self._send_step(step)
+
+    async def _send_step(self, step):
+        await self._broadcast(encode({"type": "tool", "id": self.reply_id, "step": dict(step)}))
+
+    async def _settle(self, budget, reservation, used):
         """Replace the estimate with the reported usage; the reply matters more than the bookkeeping."""
-        used = (self.usage.get("prompt_tokens") or 0) + (self.usage.get("completion_tokens") or 0)
         try:
             await budget.settle(reservation, used)
         except Exception:
@@ -206,9 +362,24 @@ class Turn:
     # Delivery: the first delta goes out at once, later ones coalesce to one frame per interval ---
 
     async def _add_text(self, text):
+        if self._new_round:
+            self._new_round = False
+            if self.text() or self.pending:
+                text = "\n\n" + text  # the answer resumes after tool steps: a new paragraph
+        self.pending.append(text)
+        await self._received()
+
+    async def _add_reasoning(self, text):
+        if self._new_thinking:
+            self._new_thinking = False
+            if self.reasoning or self.pending_reasoning:
+                text = "\n\n" + text
+        self.pending_reasoning.append(text)
+        await self._received()
+
+    async def _received(self):
         if self.first_token_at is None:
             self.first_token_at = timezone.now()
-        self.pending.append(text)
         loop = asyncio.get_running_loop()
         wait = self._last_sent + settings.CHAT_DELTA_INTERVAL - loop.time()
         if wait <= 0:
@@ -221,22 +392,28 @@ class Turn:
         self._spawn(self._deliver())
 
     async def _deliver(self):
-        """Send what arrived since the last frame: its text, newly finished blocks and the re-rendered tail."""
+        """Send what arrived since the last frame: its text and thinking, newly finished blocks and the
+        re-rendered tail."""
         async with self._lock:
-            text = "".join(self.pending)
+            text, thinking = "".join(self.pending), "".join(self.pending_reasoning)
             self.pending.clear()
+            self.pending_reasoning.clear()
             if text:
                 self.parts.append(text)
                 self.renderer.feed(text)
+            if thinking:
+                self.reasoning.append(thinking)
             update = self.renderer.flush()
             if update is None and self.renderer.dirty and self._timer is None:
                 # The renderer is throttled: render the tail once more even if the model pauses here.
                 self._timer = asyncio.get_running_loop().call_later(settings.CHAT_RENDER_INTERVAL, self._on_timer)
-            if not text and update is None:
+            if not text and not thinking and update is None:
                 return
             self.seq += 1
             self._last_sent = asyncio.get_running_loop().time()
             frame = {"type": "delta", "id": self.reply_id, "seq": self.seq, "text": text}
+            if thinking:
+                frame["reasoning"] = thinking
             if update is not None:
                 self.blocks.extend(update.committed)
                 self.tail = update.tail
@@ -268,18 +445,25 @@ class Turn:
 
     async def _flush_forever(self):
         """Save the partial text about once a second (never per token); a failed flush is retried."""
-        saved_len, saved_at = 0, time.monotonic()
+        saved, saved_at = None, time.monotonic()
         while True:
             await asyncio.sleep(settings.CHAT_FLUSH_INTERVAL)
-            text = self.text()
-            if len(text) == saved_len and time.monotonic() - saved_at < HEARTBEAT_EVERY:
+            progress = self._progress()
+            if progress == saved and time.monotonic() - saved_at < HEARTBEAT_EVERY:
                 continue
             try:
-                await database_sync_to_async(store.flush_partial)(self.reply.pk, text)
+                await database_sync_to_async(store.flush_partial)(self.reply.pk, *self._saved_fields())
             except Exception:
                 log.warning("flush failed reply=%s; retrying at the next tick", self.reply_id, exc_info=True)
                 continue
-            saved_len, saved_at = len(text), time.monotonic()
+            saved, saved_at = progress, time.monotonic()
+
+    def _progress(self):
+        """Changes whenever there is something new to save."""
+        return len(self.parts), len(self.reasoning), [step["status"] for step in self.steps]
+
+    def _saved_fields(self):
+        return self.text(), "".join(self.reasoning), [dict(step) for step in self.steps]
 
     async def _finish(self, status, error):
         if self._timer is not None:
@@ -287,10 +471,14 @@ class Turn:
             self._timer = None
         await self._deliver()
         self.blocks.extend(self.renderer.finish().committed)
-        reply = await self._save_outcome(status, error)
+        for step in self.steps:
+            if step["status"] == "running":  # stopped or cut off while the tool ran
+                step.update(result=STOPPED_TOOL, is_error=True, status="done")
+        reply, totals = await self._save_outcome(status, error)
         self.hub.unregister_turn(self.key, self)
         # The finished blocks equal a one-shot render of the whole text (tests/test_rendering.py).
-        frame = message_frame(reply, seq=self.seq, html="".join(self.blocks))
+        message = reply.as_frame(seq=self.seq, html="".join(self.blocks), branch=self.reply.branch)
+        frame = encode({"type": "message", "message": message, "usage_totals": totals})
         await self.hub.send_local(self.key, frame)
         self.remote_frames.append(frame)
         await self._relay_pending()
@@ -300,9 +488,12 @@ class Turn:
         """Record the outcome once; a database hiccup gets retried rather than losing the reply."""
         for attempt in range(4):
             try:
-                return await database_sync_to_async(store.finish_reply)(
+                text, reasoning, steps = self._saved_fields()
+                return await database_sync_to_async(_finish_records)(
                     self.reply.pk,
-                    content=self.text(),
+                    content=text,
+                    reasoning=reasoning,
+                    tool_calls=steps,
                     status=status,
                     error=error,
                     finish_reason=self.finish_reason,
@@ -331,3 +522,9 @@ class Turn:
             self.seq,
             reply.finish_reason or "-",
         )
+
+
+def _finish_records(reply_pk, **outcome):
+    """Save the outcome and read the conversation's new token totals, in one trip to the database thread."""
+    reply = store.finish_reply(reply_pk, **outcome)
+    return reply, store.usage_totals(reply.conversation)

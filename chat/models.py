@@ -134,6 +134,18 @@ class Message(models.Model):
     def __str__(self):
         return f"{self.role} {self.public_id}"
 
+    # Set on a new message that is meant to be a first message (a new version of the conversation's opening).
+    starts_conversation = False
+
+    def save(self, *args, **kwargs):
+        if self._state.adding and self.parent_id is None and not self.starts_conversation:
+            # A message added without a parent continues the visible conversation, wherever it was created
+            # (imports, the shell, tests); the app's own turns name the parent explicitly.
+            from .branches import Tree
+
+            self.parent_id = Tree.of(self.conversation_id).leaf()
+        super().save(*args, **kwargs)
+
     @property
     def total_tokens(self):
         if self.prompt_tokens is None and self.completion_tokens is None:
@@ -152,17 +164,31 @@ class Message(models.Model):
             return None
         return (self.finished_at - self.created_at).total_seconds()
 
-    def as_frame(self, *, seq=0, content=None, html=None, tail="", attachments=None):
+    @property
+    def usage(self):
+        """Tokens and timings of a reply, as shown under it (each None until known)."""
+        ttft, duration = self.time_to_first_token, self.duration
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "ttft_ms": round(ttft * 1000) if ttft is not None else None,
+            "duration_ms": round(duration * 1000) if duration is not None and self.role == self.Role.ASSISTANT else None,
+        }
+
+    def as_frame(self, *, seq=0, content=None, html=None, tail="", attachments=None, reasoning=None, tools=None,
+                 branch=None):
         """The JSON shape of a message in the WebSocket protocol (docs/protocol.md).
 
         ``html`` is the rendered content (rendered here when not given) and ``tail`` the still-open last block
-        of a streaming reply. ``attachments`` defaults to the message's own: prefetch them with
-        ``Attachment.objects.for_display()`` wherever messages are listed (one query per message otherwise,
-        and none is allowed in async code).
+        of a streaming reply; ``reasoning`` and ``tools`` override the stored ones the same way. ``branch`` is
+        the message's position among its versions (``branches.Tree.branch``), None when unchanged or unknown.
+        ``attachments`` defaults to the message's own: prefetch them with ``Attachment.objects.for_display()``
+        wherever messages are listed (one query per message otherwise, and none is allowed in async code).
         """
         if attachments is None:
             attachments = self.attachments.all() if self.role == self.Role.USER else ()
         content = self.content if content is None else content
+        reasoning = self.reasoning if reasoning is None else reasoning
         return {
             "id": str(self.public_id),
             "role": self.role,
@@ -175,9 +201,14 @@ class Message(models.Model):
             "client_id": str(self.client_id) if self.client_id else None,
             "model": self.model,
             "finish_reason": self.finish_reason,
-            "usage": {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens},
+            "usage": self.usage,
             "created": self.created_at.isoformat(),
             "attachments": [attachment.as_frame() for attachment in attachments],
+            "reasoning": reasoning,
+            # Rendered once the reply is done; while it streams the thinking is shown as plain text.
+            "reasoning_html": render_markdown(reasoning) if reasoning and self.status != self.Status.STREAMING else "",
+            "tools": list(self.tool_calls if tools is None else tools),
+            "branch": branch if branch is not None else getattr(self, "branch", None),
         }
 
 

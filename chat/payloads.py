@@ -4,6 +4,8 @@ import base64
 
 from django.conf import settings
 
+from . import conversation_settings
+from .branches import Tree
 from .models import Attachment, ImageBlob, Message
 
 # Replies that failed before writing anything add nothing to the context.
@@ -13,7 +15,10 @@ OMITTED_IMAGE = "[earlier image omitted]"
 
 
 def build_messages(conversation, *, before=None):
-    """The system prompt and the conversation's history up to (not including) the reply ``before``.
+    """The conversation's system prompt and its visible history up to (not including) the reply ``before``.
+
+    Earlier replies go as their text: their tool steps are not replayed (the answer already says what the
+    tools found), which keeps requests small and the cached prefix stable.
 
     Consecutive messages of one role are merged, so a user message whose reply failed still reaches
     the model with the next one, and roles alternate as the API expects.
@@ -24,14 +29,16 @@ def build_messages(conversation, *, before=None):
     request: the newest are kept (the message being answered always fits, it has at most as many) and each
     older one is replaced by the text part "[earlier image omitted]".
     """
-    history = conversation.messages.exclude(status=Message.Status.STREAMING)
-    if before is not None:
-        history = history.filter(id__lt=before.id)
+    path = Tree.of(conversation).path()
+    if before is not None and before.pk in path:
+        path = path[: path.index(before.pk)]
+    ids = path[-settings.CHAT_HISTORY_MESSAGES :]
     # Plain tuples: this runs before every reply, over up to CHAT_HISTORY_MESSAGES rows.
-    rows = history.order_by("-id").values_list("id", "role", "status", "content")[: settings.CHAT_HISTORY_MESSAGES]
-    rows = list(reversed(rows))
+    found = Message.objects.filter(pk__in=ids).exclude(status=Message.Status.STREAMING)
+    by_id = {row[0]: row for row in found.values_list("id", "role", "status", "content")}
+    rows = [by_id[pk] for pk in ids if pk in by_id]
     images = _image_parts([pk for pk, role, _, _ in rows if role == Message.Role.USER])
-    messages = [{"role": "system", "content": settings.CHAT_SYSTEM_PROMPT}]
+    messages = [{"role": "system", "content": conversation_settings.system_prompt(conversation)}]
     for pk, role, status, content in rows:
         if role == Message.Role.ASSISTANT and (status not in _USABLE_REPLY or not content):
             continue

@@ -3,21 +3,25 @@
 Persist before calling the model, flush partial text on a timer, record the outcome once.
 """
 
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Prefetch, prefetch_related_objects
+from django.db.models import Prefetch, Sum, prefetch_related_objects
 from django.http import Http404
 from django.utils import timezone
 
-from . import attachments, quotas
+from . import attachments, branches, quotas
 from .attachments import AttachmentUnavailable  # noqa: F401  (raised by start_turn_records)
 from .models import Attachment, Conversation, Message
 from .quotas import QuotaExceeded  # noqa: F401  (raised by start_turn_records)
 
 TITLE_CHARS = 60
+# Messages per page of a transcript (on page load and in history frames); older ones load as the user scrolls up.
+PAGE_SIZE = 50
 INTERRUPTED_ERROR = "The server restarted while this reply was being written."
 _ATTACHMENTS = Prefetch("attachments", queryset=Attachment.objects.for_display())
 
@@ -44,45 +48,165 @@ def title_from(text):
     return line[: TITLE_CHARS - 1].rsplit(" ", 1)[0] + "…"
 
 
-def start_turn_records(conversation, *, text, client_id, model, worker, attachment_ids=(), estimated_tokens=None):
+class NotFound(Exception):
+    """The message a frame names is not one of this conversation's, or not of the kind the frame needs."""
+
+
+@contextmanager
+def _turn_lock(conversation):
+    """A transaction holding the owner's row and the conversation's, in that order.
+
+    Serialises one user's sends (their quotas) and then one conversation's turns across processes (row locks
+    on Postgres, the write lock on SQLite); always in this order, so two sends cannot deadlock.
+    """
+    with transaction.atomic():
+        owner = get_user_model().objects.select_for_update().get(pk=conversation.owner_id)
+        yield owner, Conversation.objects.select_for_update().get(pk=conversation.pk)
+
+
+def _refuse_while_streaming(conv):
+    if conv.messages.filter(status=Message.Status.STREAMING).exists():
+        raise Busy
+
+
+def _find(conv, public_id, role):
+    try:
+        return conv.messages.get(public_id=public_id, role=role)
+    except (Message.DoesNotExist, ValueError, ValidationError):
+        raise NotFound from None
+
+
+def _resend(conv, client_id):
+    return conv.messages.filter(client_id=client_id).prefetch_related(_ATTACHMENTS).first()
+
+
+def _create_reply(conv, parent, *, model, worker, estimated_tokens, client_id=None):
+    return Message.objects.create(
+        conversation=conv,
+        parent=parent,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.STREAMING,
+        model=model,
+        worker=worker,
+        heartbeat_at=timezone.now(),
+        estimated_tokens=estimated_tokens,
+        client_id=client_id,
+    )
+
+
+def _show_new_version(conv, message):
+    """A new version of a message is the shown one among its siblings."""
+    conv.messages.filter(parent_id=message.parent_id, selected=True).exclude(pk=message.pk).update(selected=False)
+
+
+def start_turn_records(
+    conversation, *, text, client_id, model, worker, attachment_ids=(), estimated_tokens=None, edit=None
+):
     """Store the user message, its attachments and a streaming reply placeholder in one transaction.
+
+    The message continues the visible conversation or, with ``edit`` (the public id of an earlier user
+    message), becomes a new version of that message, keeping its images.
 
     Returns ``(user_message, reply, created)``, the user message with its attachments prefetched. A resend
     with a known ``client_id`` returns the stored message and ``created=False`` without starting anything;
     a send while a reply streams raises Busy; ``attachment_ids`` that are not all unsent uploads of the
-    conversation's owner raise AttachmentUnavailable; a send past the owner's quotas raises QuotaExceeded.
-    ``estimated_tokens`` is the reply's first estimate for the daily quota. Nothing is stored when it raises.
+    conversation's owner raise AttachmentUnavailable; a send past the owner's quotas raises QuotaExceeded;
+    an ``edit`` of anything but a user message of the conversation raises NotFound. ``estimated_tokens``
+    is the reply's first estimate for the daily quota. Nothing is stored when it raises.
     """
-    with transaction.atomic():
-        # Serialise one user's sends (their quotas) and then one conversation's across processes (row locks
-        # on Postgres, the write lock on SQLite); always in this order, so two sends cannot deadlock.
-        owner = get_user_model().objects.select_for_update().get(pk=conversation.owner_id)
-        conv = Conversation.objects.select_for_update().get(pk=conversation.pk)
-        existing = conv.messages.filter(client_id=client_id).prefetch_related(_ATTACHMENTS).first()
+    with _turn_lock(conversation) as (owner, conv):
+        existing = _resend(conv, client_id)
         if existing is not None:
             return existing, None, False
-        if conv.messages.filter(status=Message.Status.STREAMING).exists():
-            raise Busy
+        _refuse_while_streaming(conv)
         quotas.check(owner)
-        user_message = Message.objects.create(
-            conversation=conv, role=Message.Role.USER, content=text, client_id=client_id
+        tree = branches.Tree.of(conv)
+        original = _find(conv, edit, Message.Role.USER) if edit is not None else None
+        if original is not None and original.parent_id is not None:
+            tree.select(original.parent_id)  # an edit in a hidden branch brings that branch into view
+        parent = original.parent_id if original is not None else tree.leaf()
+        user_message = Message(
+            conversation=conv, parent_id=parent, role=Message.Role.USER, content=text, client_id=client_id
         )
+        user_message.starts_conversation = parent is None
+        user_message.save()
         attachments.claim(user_message, conv.owner_id, attachment_ids)
+        if original is not None:
+            attachments.copy_to(original, user_message)
+            _show_new_version(conv, user_message)
         prefetch_related_objects([user_message], _ATTACHMENTS)
-        reply = Message.objects.create(
-            conversation=conv,
-            role=Message.Role.ASSISTANT,
-            status=Message.Status.STREAMING,
-            model=model,
-            worker=worker,
-            heartbeat_at=timezone.now(),
-            estimated_tokens=estimated_tokens,
-        )
+        reply = _create_reply(conv, user_message, model=model, worker=worker, estimated_tokens=estimated_tokens)
         if not conv.title:
             conv.title = title_from(text) or _attachments_title(user_message)
         conv.save(update_fields=["title", "updated_at"])
     conversation.title = conv.title
     return user_message, reply, True
+
+
+def regenerate_records(conversation, *, reply_id, client_id, model, worker, estimated_tokens=None):
+    """Store a streaming placeholder for a new version of the reply ``reply_id`` (the old one is kept).
+
+    Returns ``(reply, created)``; a resend with a known ``client_id`` returns the stored reply and False.
+    Raises NotFound for anything but a finished reply of the conversation, Busy and QuotaExceeded as
+    ``start_turn_records`` does.
+    """
+    with _turn_lock(conversation) as (owner, conv):
+        existing = _resend(conv, client_id)
+        if existing is not None:
+            return existing, False
+        _refuse_while_streaming(conv)
+        old = _find(conv, reply_id, Message.Role.ASSISTANT)
+        if old.parent_id is None:
+            raise NotFound  # a reply always answers a user message
+        quotas.check(owner)
+        branches.Tree.of(conv).select(old.parent_id)
+        reply = _create_reply(
+            conv, old.parent, model=model, worker=worker, estimated_tokens=estimated_tokens, client_id=client_id
+        )
+        _show_new_version(conv, reply)
+        conv.save(update_fields=["updated_at"])
+    return reply, True
+
+
+def select_version(conversation, public_id):
+    """Show the version ``public_id`` of a message (and the versions last shown below it).
+
+    Raises NotFound for an unknown message and Busy while a reply streams: the shown path is what the
+    streaming reply continues.
+    """
+    with _turn_lock(conversation) as (_, conv):
+        _refuse_while_streaming(conv)
+        try:
+            message = conv.messages.get(public_id=public_id)
+        except (Message.DoesNotExist, ValueError, ValidationError):
+            raise NotFound from None
+        branches.Tree.of(conv).select(message.pk)
+
+
+def visible_messages(conversation, *, size, before=None, at=None):
+    """A page of the visible conversation, oldest first, with their versions' positions, and whether older
+    messages exist: the newest ``size`` messages (older than ``before`` if given), reaching back to ``at``
+    however old it is (a search result shown in place; if it is in a hidden branch, that branch is shown).
+    """
+    tree = branches.Tree.of(conversation)
+    path = tree.path()
+    if at is not None and at.pk not in path:
+        tree.select(at.pk)
+        tree = branches.Tree.of(conversation)
+        path = tree.path()
+    end = path.index(before.pk) if before is not None and before.pk in path else len(path)
+    start = max(0, end - size)
+    if at is not None and at.pk in path:
+        start = min(start, path.index(at.pk))
+    ids = path[start:end]
+    rows = {m.pk: m for m in Message.objects.filter(pk__in=ids).prefetch_related(_ATTACHMENTS, "feedback")}
+    return tree.annotate([rows[pk] for pk in ids]), start > 0
+
+
+def usage_totals(conversation):
+    """Tokens used by all the conversation's replies, every version counted (they were all paid for)."""
+    totals = conversation.messages.aggregate(prompt_tokens=Sum("prompt_tokens"), completion_tokens=Sum("completion_tokens"))
+    return {name: value or 0 for name, value in totals.items()}
 
 
 def _attachments_title(message):
@@ -96,19 +220,24 @@ def record_estimate(reply_pk, tokens):
     Message.objects.filter(pk=reply_pk, status=Message.Status.STREAMING).update(estimated_tokens=tokens)
 
 
-def flush_partial(reply_pk, content):
-    """Save the text written so far; a no-op once the reply has finished."""
+def flush_partial(reply_pk, content, reasoning="", tool_calls=()):
+    """Save what is written so far; a no-op once the reply has finished."""
     Message.objects.filter(pk=reply_pk, status=Message.Status.STREAMING).update(
-        content=content, heartbeat_at=timezone.now()
+        content=content, reasoning=reasoning, tool_calls=list(tool_calls), heartbeat_at=timezone.now()
     )
 
 
-def finish_reply(reply_pk, *, content, status, error="", finish_reason="", usage=None, first_token_at=None):
+def finish_reply(
+    reply_pk, *, content, status, error="", finish_reason="", usage=None, first_token_at=None, reasoning="",
+    tool_calls=(),
+):
     """Record the outcome of a reply in one update and return the stored message."""
     usage = usage or {}
     now = timezone.now()
     Message.objects.filter(pk=reply_pk).update(
         content=content,
+        reasoning=reasoning,
+        tool_calls=list(tool_calls),
         status=status,
         error=error,
         finish_reason=finish_reason or "",

@@ -21,8 +21,6 @@ from .images import TOO_LARGE, ImageRejected
 from .models import Attachment, Conversation, Message
 
 SIDEBAR_SIZE = 100
-# Messages per page of a transcript; older pages load as the user scrolls up.
-MESSAGE_PAGE_SIZE = 50
 _ATTACHMENTS = Prefetch("attachments", queryset=Attachment.objects.for_display())
 # The bytes of an attachment never change (a new upload is a new attachment), so browsers may keep them.
 _IMAGE_HEADERS = {
@@ -89,23 +87,16 @@ def _chat_page(request, conv, at=None):
     }
     if conv:
         context["messages"], context["has_older"] = _recent_messages(conv, at=at)
+        context["usage_totals"] = store.usage_totals(conv)
     return render(request, "chat/chat.html", context)
 
 
 def _recent_messages(conv, before=None, at=None):
-    """The newest page of messages (older than ``before``, if given), oldest first, and whether more exist.
-
-    With ``at`` the page reaches back to that message however old it is, so a search result can be shown in
-    place with everything after it (the live transcript only ever appends at the end).
+    """The newest page of the visible conversation (older than ``before``, if given), oldest first, and
+    whether more exist. With ``at`` the page reaches back to that message however old it is, so a search
+    result can be shown in place with everything after it (the live transcript only ever appends at the end).
     """
-    rows = conv.messages.prefetch_related(_ATTACHMENTS, "feedback").order_by("-created_at", "-id")
-    if before is not None:
-        rows = rows.filter(id__lt=before.id)
-    size = MESSAGE_PAGE_SIZE
-    if at is not None:
-        size = max(size, conv.messages.filter(id__gte=at.id).count())
-    page = list(rows[: size + 1])
-    return page[:size][::-1], len(page) > size
+    return store.visible_messages(conv, size=store.PAGE_SIZE, before=before, at=at)
 
 
 @login_required

@@ -78,8 +78,8 @@ def test_queries_do_not_grow_with_the_history(conversation, blob, django_assert_
         say(conversation, "user", f"question {number}", images=number % 3, blob=blob)
         say(conversation, "assistant", f"answer {number}")
 
-    # The history, which images it has (no bytes), the bytes of the ones sent.
-    with django_assert_num_queries(3):
+    # The tree (which messages are visible), their text, which images they have (no bytes), the bytes sent.
+    with django_assert_num_queries(4):
         build_messages(conversation)
 
 
@@ -88,5 +88,5 @@ def test_a_conversation_without_images_costs_one_query_more(conversation, django
         say(conversation, "user", f"question {number}")
         say(conversation, "assistant", f"answer {number}")
 
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(3):
         build_messages(conversation)

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from chat import search
 from chat.models import Conversation, Message
-from chat.views import MESSAGE_PAGE_SIZE
+from chat.store import PAGE_SIZE as MESSAGE_PAGE_SIZE
 
 pytestmark = pytest.mark.django_db
 
@@ -111,9 +111,8 @@ def test_search_needs_a_login(client):
 
 def test_the_conversation_opens_at_an_old_message(alice, alice_client):
     conv = Conversation.objects.create(owner=alice, title="Long")
-    Message.objects.bulk_create(
-        Message(conversation=conv, role="user", content=f"message number {n}") for n in range(MESSAGE_PAGE_SIZE + 30)
-    )
+    for n in range(MESSAGE_PAGE_SIZE + 30):
+        Message.objects.create(conversation=conv, role="user", content=f"message number {n}")
     target = conv.messages.get(content="message number 3")
     plain = alice_client.get(conv.get_absolute_url()).content.decode()
     assert f'id="m-{target.public_id}"' not in plain

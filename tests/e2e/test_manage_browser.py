@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from chat.models import Conversation, Feedback, Message
-from chat.views import MESSAGE_PAGE_SIZE
+from chat.store import PAGE_SIZE as MESSAGE_PAGE_SIZE
 from tests.e2e.conftest import log_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -25,11 +25,9 @@ def shot(page, name):
 
 def long_chat(owner, title, needle_at=2):
     conv = Conversation.objects.create(owner=owner, title=title)
-    Message.objects.bulk_create(
-        Message(conversation=conv, role="user" if n % 2 == 0 else "assistant",
-                content="the axolotl regrows its limbs" if n == needle_at else f"filler message {n}")
-        for n in range(MESSAGE_PAGE_SIZE + 20)
-    )
+    for n in range(MESSAGE_PAGE_SIZE + 20):
+        Message.objects.create(conversation=conv, role="user" if n % 2 == 0 else "assistant",
+                               content="the axolotl regrows its limbs" if n == needle_at else f"filler message {n}")
     return conv
 
 
