@@ -27,6 +27,8 @@ import uvicorn
 from django.conf import settings
 from PIL import Image, UnidentifiedImageError
 
+from chat import demo_model
+
 KNOWN_MODELS = frozenset(
     {"claude-4-5-sonnet", "claude-4-5-haiku", "claude-sonnet-4-6", "claude-4-sonnet", "claude-3-7-sonnet"}
 )
@@ -475,37 +477,16 @@ def _image_urls(content) -> list[str]:
     return [url.get("url", "") if isinstance(url, dict) else str(url) for url in urls]
 
 
-# --- the demo model's words ----------------------------------------------------------------------------------
-
-DEMO_TEXT = """\
-**This reply comes from the offline demo model** built into this app. It needs no account, no key and no \
-network, and it does not really understand what you write: set `INFERENCE_URL` and `INFERENCE_KEY` to talk \
-to Claude on Heroku.
-
-You asked:
-
-{quote}
-
-{images}
-
-Things to try:
-
-- Attach a PNG, JPEG, GIF or WebP image: its format and size are read back here.
-- Reload the page while a reply streams: it carries on where it was.
-- Press stop halfway, or open this conversation in a second tab.
-
-```python
-def greet(name: str) -> str:
-    return f"Hello, {{name}}!"
-```
-"""
+# --- the demo model's answers (its words are in chat/demo_model.py) ------------------------------------------
 
 
 def demo_reply(body: dict) -> Reply:
-    """The demo model's answer to a valid request: a labelled echo, one call of a tool the user named, or a
-    quote of a tool result."""
+    """The demo model's answer to a valid request: a title for the app's title request, a labelled echo, one
+    call of a tool the user named, or a quote of a tool result."""
     messages = body["messages"]
     last = messages[-1]
+    if messages[0]["role"] == "system" and messages[0].get("content") == demo_model.TITLE_PROMPT:
+        return Reply(text=demo_model.title(_text_of(last.get("content"))))
     if last["role"] == "tool":
         return Reply(text=_tool_result_text(messages, last))
     tool = _named_tool(body, last)
@@ -514,14 +495,7 @@ def demo_reply(body: dict) -> Reply:
         return Reply(text=f"I'll use the `{name}` tool.", tool_calls=[(name, _placeholder_arguments(tool))])
     user = next((message for message in reversed(messages) if message["role"] == "user"), last)
     question = _text_of(user.get("content")).strip()
-    reasoning = f"The question is {question[:80]!r}. As the demo model I say what I am and suggest things to try."
-    return Reply(text=DEMO_TEXT.format(quote=_quote(question), images=_describe_images(user)), reasoning=reasoning)
-
-
-def _quote(text: str, limit: int = 200) -> str:
-    text = text if len(text) <= limit else text[:limit].rstrip() + "…"
-    lines = text.splitlines() or ["(no text)"]
-    return "\n".join(f"> {line}" if line.strip() else ">" for line in lines)
+    return Reply(text=demo_model.greeting(question, _describe_images(user)), reasoning=demo_model.reasoning(question))
 
 
 def _describe_images(message: dict) -> str:
@@ -569,8 +543,7 @@ def _tool_result_text(messages: list, result: dict) -> str:
              for call in message.get("tool_calls") or [] if isinstance(call, dict)]
     call = next((call for call in calls if call.get("id") == result.get("tool_call_id")), {})
     name = (call.get("function") or {}).get("name", "tool")
-    return (f"The `{name}` tool returned:\n\n{_quote(_text_of(result.get('content')).strip())}\n\n"
-            "_This is the offline demo model: it quotes tool results instead of reasoning about them._")
+    return demo_model.tool_result(name, _text_of(result.get("content")).strip())
 
 
 # --- ASGI plumbing -------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from . import branches, conversation_settings, inference, ratelimit, store, tools
+from . import branches, conversation_settings, inference, ratelimit, store, titles, tools
 from .hub import RELAY_INTERVAL, encode, get_hub
 from .models import Conversation, Message
 from .payloads import build_messages
@@ -483,6 +483,7 @@ class Turn:
         self.remote_frames.append(frame)
         await self._relay_pending()
         self._log(reply)
+        titles.schedule(reply.conversation, reply)
 
     async def _save_outcome(self, status, error):
         """Record the outcome once; a database hiccup gets retried rather than losing the reply."""

@@ -85,6 +85,13 @@ def api(_stand_in_server, settings):
 
 
 @pytest.fixture(autouse=True)
+def _no_automatic_titles(settings):
+    """The model-written title is one more request and one more frame after a first reply; the tests of it
+    (tests/test_titles.py, the browser tests) turn it on, the others count requests and frames without it."""
+    settings.CHAT_AUTO_TITLES = False
+
+
+@pytest.fixture(autouse=True)
 def _own_upstream_budget(settings):
     """Each test its own shared budget window, so one test's requests never queue another's (Redis persists)."""
     import uuid

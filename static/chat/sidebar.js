@@ -1,6 +1,7 @@
 // The sidebar's per-conversation menu: rename inline, pin, archive, delete (after a confirmation dialog).
 // Endpoints answer JSON to fetch (chat/manage_views.py). Links chat.js adds for new conversations get a menu
-// button too, through a MutationObserver, so chat.js needs no knowledge of this module.
+// button too, and a link whose title chat.js changes gets its button relabelled, through a MutationObserver, so
+// chat.js needs no knowledge of this module.
 
 const csrfToken = () => document.querySelector('meta[name="csrf-token"]').content;
 
@@ -41,13 +42,17 @@ export function initSidebar({ sidebar, confirmDialog, currentId, indexUrl }) {
 
   function addMenuButton(item) {
     const link = item.querySelector(".conversation-link");
-    if (!link || item.querySelector(".conversation-menu-button")) return;
-    item.classList.add("conversation-item");
-    const toggle = button("⋯", "menu", { className: "conversation-menu-button", title: "Options" });
-    toggle.setAttribute("aria-haspopup", "menu");
-    toggle.setAttribute("aria-expanded", "false");
+    if (!link) return;
+    let toggle = item.querySelector(".conversation-menu-button");
+    if (!toggle) {
+      item.classList.add("conversation-item");
+      toggle = button("⋯", "menu", { className: "conversation-menu-button", title: "Options" });
+      toggle.setAttribute("aria-haspopup", "menu");
+      toggle.setAttribute("aria-expanded", "false");
+      item.append(toggle);
+    }
+    // Renamed here, or retitled by the server after the first reply: the label follows the title.
     toggle.setAttribute("aria-label", `Options for ${link.textContent}`);
-    item.append(toggle);
   }
 
   function closeMenu() {
@@ -197,9 +202,10 @@ export function initSidebar({ sidebar, confirmDialog, currentId, indexUrl }) {
 
   for (const list of [pinnedList, recentList]) {
     for (const item of list.children) addMenuButton(item);
+    // subtree: a title set with textContent replaces the link's text node.
     new MutationObserver(() => {
       for (const item of list.children) addMenuButton(item);
-    }).observe(list, { childList: true });
+    }).observe(list, { childList: true, subtree: true });
   }
 
   const importFile = sidebar.querySelector("#import-file");
