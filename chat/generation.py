@@ -270,10 +270,17 @@ class Turn:
         budget = ratelimit.get_budget()
         estimate = ratelimit.estimate_tokens(messages, self.options["max_tokens"])
         reservation = await budget.acquire(estimate, on_wait=self._on_queued)
+
+        async def reserve_retry():
+            # The refused attempt counted as a request but used no tokens; the retry is a request of its own.
+            nonlocal reservation
+            await self._settle(budget, reservation, 0)
+            reservation = await budget.acquire(estimate, on_wait=self._on_queued)
+
         calls, used = [], None
         stream = inference.stream_chat(
             messages, tools=self.tools, tool_choice=tool_choice if self.tools else None, on_retry=self._on_retry,
-            **self.options,
+            before_retry=reserve_retry, **self.options,
         )
         # aclosing: a stop that lands while this task awaits a socket still closes the HTTP response now.
         async with aclosing(stream):

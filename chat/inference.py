@@ -189,12 +189,14 @@ async def stream_chat(
     extended_thinking: dict | None = None,
     prompt_caching: bool = True,
     on_retry: RetryCallback | None = None,
+    before_retry: Callable[[], Awaitable] | None = None,
 ) -> AsyncIterator[Event]:
     """Yield the reply as events: deltas as they come, then tool calls, usage and one Finish.
 
     Raises an InferenceError subclass. Rate limits, 5xx and connection failures are retried at most
     INFERENCE_MAX_RETRIES times, only before the first event; ``on_retry(attempt, max_retries, delay, error)``
-    is called (and awaited if needed) before each wait.
+    is called (and awaited if needed) before each wait, and ``before_retry()`` awaited after it, just before
+    the request is sent again (the caller takes the retry's place in the shared upstream budget there).
     """
     body = _request_body(messages, model, max_tokens, temperature, tools, tool_choice, extended_thinking)
     base_url, key = endpoint() if not is_demo() else await asyncio.to_thread(endpoint)
@@ -216,6 +218,8 @@ async def stream_chat(
             delay = _retry_delay(error, attempt + 1)
             await _notify(on_retry, attempt + 1, max_retries, delay, error)
             await _sleep(delay)
+            if before_retry is not None:
+                await before_retry()
 
 
 async def _notify(on_retry: RetryCallback | None, *args) -> None:

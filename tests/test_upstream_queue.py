@@ -77,3 +77,24 @@ async def test_two_sockets_see_the_queue_status(socket, conversation, alice, api
     assert (await frames_until(socket, is_final))[-1]["message"]["status"] == "stopped"
     await other.disconnect()
     await asyncio.sleep(0)
+
+
+async def test_a_retry_takes_its_own_place_in_the_budget(socket, api, settings):
+    from chat.fake_inference import Fault
+
+    settings.UPSTREAM_REQUESTS_PER_MINUTE = 2
+    settings.UPSTREAM_WINDOW_SECONDS = 1.0
+    settings.INFERENCE_MAX_RETRIES = 1
+    settings.INFERENCE_RETRY_BASE_DELAY = 0.01
+    api.inject(Fault("status", status=500))
+    api.enqueue(Reply(text="After a retry"))
+    api.enqueue(Reply(text="Second"))
+    await socket.send_json_to(send_frame("One"))
+    final = (await frames_until(socket, is_final))[-1]["message"]
+    assert final["content"] == "After a retry", final
+
+    # The failed attempt and its retry were two requests: the minute (here a second) is full.
+    await socket.send_json_to(send_frame("Two"))
+    frames = await frames_until(socket, is_final)
+    assert any(is_queued(f) for f in frames)
+    assert frames[-1]["message"]["content"] == "Second" and len(api.requests) == 3
