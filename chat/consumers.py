@@ -11,7 +11,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.http import Http404
 
-from . import generation, inference, store
+from . import conversation_settings, generation, inference, store
 from .attachments import MAX_PER_MESSAGE
 from .hub import encode, get_hub
 from .models import Message
@@ -76,7 +76,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         turn = await self.hub.attach(self, self.key, self.conversation.group_name)
         await self.send_frame(
             {"type": "ready", "conversation": str(self.conversation.public_id), "demo": inference.is_demo(),
-             "model": settings.INFERENCE_MODEL_ID}
+             "model": conversation_settings.model_id(self.conversation)}
         )
         for reply in streaming:
             await self._send_state(reply, turn)

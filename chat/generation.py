@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from . import branches, conversation_settings, inference, ratelimit, store, titles, tools
 from .hub import RELAY_INTERVAL, encode, get_hub
-from .models import Conversation, Message
+from .models import Message
 from .payloads import build_messages
 from .rendering import StreamRenderer
 
@@ -72,7 +72,8 @@ async def start_turn(conversation, *, text, client_id, attachment_ids=(), edit=N
     had_title = bool(conversation.title)
     first_estimate = ratelimit.estimate_tokens([{"content": text}], settings.INFERENCE_MAX_TOKENS)
     start = await database_sync_to_async(_store_turn)(
-        conversation, store.start_turn_records, text=text, client_id=client_id, model=settings.INFERENCE_MODEL_ID,
+        conversation, store.start_turn_records, text=text, client_id=client_id,
+        model=conversation_settings.model_id(conversation),
         worker=hub.channel_name, attachment_ids=attachment_ids, estimated_tokens=first_estimate, edit=edit,
     )
     if start.created:
@@ -88,7 +89,7 @@ async def regenerate(conversation, *, reply_id, client_id):
     hub = await _open_hub()
     start = await database_sync_to_async(_store_turn)(
         conversation, store.regenerate_records, reply_id=reply_id, client_id=client_id,
-        model=settings.INFERENCE_MODEL_ID, worker=hub.channel_name,
+        model=conversation_settings.model_id(conversation), worker=hub.channel_name,
     )
     if start.created:
         await _launch(hub, start, None)
@@ -143,13 +144,12 @@ def _store_turn(conversation, store_records, **fields):
         message, reply, created = store_records(conversation, **fields)
     if not created:
         return TurnStart(conversation, message, False)
-    # The conversation's settings as they are now, not as when the socket connected.
-    conversation = Conversation.objects.get(pk=conversation.pk)
     if store_records is store.start_turn_records and fields.get("edit") is None:
-        frames = [message_frame(message, branch=branches.ONLY), message_frame(reply, branch=branches.ONLY)]
+        reply.branch = branches.ONLY  # it continues the conversation: nothing has other versions
+        frames = [message_frame(message, branch=branches.ONLY), message_frame(reply)]
     else:
+        reply.branch = branches.Tree.of(conversation).branch(reply.pk)
         frames = [history_frame(conversation)]  # a new version: the visible conversation changed
-    reply.branch = branches.Tree.of(conversation).branch(reply.pk)
     return TurnStart(conversation, message, True, reply, build_messages(conversation, before=reply), frames)
 
 
@@ -171,6 +171,7 @@ class Turn:
         self.reply_id = str(reply.public_id)
         self.messages = messages
         self.options = conversation_settings.request_options(conversation)
+        self.reply.model = self.options["model"]
         # Tools are sent in one fixed order on every request of every turn: the list is part of the cached prefix.
         self.tools = tools.definitions() if conversation.tools_enabled else None
         # Tools act for the conversation's owner (search_conversations reads only their conversations).
@@ -500,6 +501,7 @@ class Turn:
                 return await database_sync_to_async(_finish_records)(
                     self.reply.pk,
                     content=text,
+                    model=self.reply.model,
                     reasoning=reasoning,
                     tool_calls=steps,
                     status=status,

@@ -61,7 +61,10 @@ def _turn_lock(conversation):
     """
     with transaction.atomic():
         owner = get_user_model().objects.select_for_update().get(pk=conversation.owner_id)
-        yield owner, Conversation.objects.select_for_update().get(pk=conversation.pk)
+        conv = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        yield owner, conv
+    # The caller's copy may date from when its socket connected: bring title and settings up to date.
+    conversation.__dict__.update({f.attname: getattr(conv, f.attname) for f in Conversation._meta.concrete_fields})
 
 
 def _refuse_while_streaming(conv):
@@ -139,7 +142,6 @@ def start_turn_records(
         if not conv.title:
             conv.title = title_from(text) or _attachments_title(user_message)
         conv.save(update_fields=["title", "updated_at"])
-    conversation.title = conv.title
     return user_message, reply, True
 
 
@@ -229,12 +231,15 @@ def flush_partial(reply_pk, content, reasoning="", tool_calls=()):
 
 def finish_reply(
     reply_pk, *, content, status, error="", finish_reason="", usage=None, first_token_at=None, reasoning="",
-    tool_calls=(),
+    tool_calls=(), model=None,
 ):
     """Record the outcome of a reply in one update and return the stored message."""
     usage = usage or {}
     now = timezone.now()
+    # The model that answered, when the conversation's settings changed after the reply was stored.
+    changed = {"model": model} if model else {}
     Message.objects.filter(pk=reply_pk).update(
+        **changed,
         content=content,
         reasoning=reasoning,
         tool_calls=list(tool_calls),

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import feedback, manage_views, search_views, transfer_views, views
+from . import feedback, manage_views, search_views, settings_views, transfer_views, views
 
 app_name = "chat"
 
@@ -13,6 +13,7 @@ urlpatterns = [
     path("c/<uuid:conversation_id>/pin/", manage_views.pin, name="pin"),
     path("c/<uuid:conversation_id>/archive/", manage_views.archive, name="archive"),
     path("c/<uuid:conversation_id>/delete/", manage_views.delete, name="delete"),
+    path("c/<uuid:conversation_id>/settings/", settings_views.conversation_settings, name="settings"),
     path("c/<uuid:conversation_id>/export.md", transfer_views.export, {"extension": "md"}, name="export_md"),
     path("c/<uuid:conversation_id>/export.json", transfer_views.export, {"extension": "json"}, name="export_json"),
     path("archived/", manage_views.archived, name="archived"),

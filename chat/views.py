@@ -16,7 +16,7 @@ from django.utils.cache import get_conditional_response
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_http_methods, require_POST
 
-from . import attachments, inference, store
+from . import attachments, conversation_settings, inference, store
 from .images import TOO_LARGE, ImageRejected
 from .models import Attachment, Conversation, Message
 
@@ -68,7 +68,7 @@ def _chat_page(request, conv, at=None):
         "createUrl": reverse("chat:create"),
         "wsPrefix": "/ws/c/",
         "demo": inference.is_demo(),
-        "model": settings.INFERENCE_MODEL_ID,
+        "model": conversation_settings.model_id(conv) if conv else settings.INFERENCE_MODEL_ID,
         "maxChars": settings.CHAT_MAX_MESSAGE_CHARS,
         "uploadUrl": reverse("chat:upload"),
         "maxAttachments": attachments.MAX_PER_MESSAGE,
