@@ -8,6 +8,10 @@ import {
 import { initSidebar } from "./sidebar.js"; // [sidebar]
 import { initFeedback } from "./feedback.js"; // [feedback]
 import { initShortcuts } from "./shortcuts.js"; // [shortcuts]
+import {
+  appendThinking, enhanceRendered, renderSteps, renderThinking, renderUsage, showConversationUsage, upsertStep,
+} from "./steps.js"; // [steps]
+import { initBranches } from "./branches.js"; // [branches]
 
 const config = JSON.parse(document.getElementById("chat-config").textContent);
 const csrfToken = document.querySelector('meta[name="csrf-token"]').content;
@@ -33,6 +37,7 @@ const els = {
   menu: document.getElementById("menu-button"),
   sidebar: document.getElementById("sidebar"),
   backdrop: document.getElementById("sidebar-backdrop"),
+  usage: document.getElementById("conversation-usage"),
 };
 
 const APP_NAME = "Claude Chat";
@@ -61,6 +66,8 @@ const state = {
   pinned: true,
   hintKind: null,
 };
+// Set by init(): re-arms loading older messages once a `history` frame replaced the list.
+let resetOlder = () => {};
 
 // [attachments] The images of the message being written (static/chat/attachments.js).
 const attachments = createAttachments({
@@ -72,6 +79,16 @@ const attachments = createAttachments({
     if (state.hintKind === "uploading" && !attachments.uploading()) showHint(null);
   },
   onHint: (text) => showHint(text, "attachments"),
+});
+
+// [branches] Regenerate, edit and the version switcher (static/chat/branches.js).
+const branches = initBranches({
+  transcript: els.transcript,
+  scroller: els.scroller,
+  input: els.input,
+  send: (frame) => sendFrame(frame),
+  onHint: (text) => showHint(text, "server"),
+  announce: (text) => announce(text),
 });
 
 // ---------------------------------------------------------------------------------------------------------
@@ -173,6 +190,10 @@ function applyMessage(el, message) {
   setPart(el, "message-error", message.error || failed);
   setPart(el, "message-status", STATUS_LABELS[message.status] ?? "");
   renderAttachments(el, message.attachments); // [attachments]
+  renderThinking(el, message); // [steps]
+  renderSteps(el, message.tools, message.status); // [steps]
+  branches.decorate(el, message); // [branches]
+  renderUsage(el, message.usage, message.status); // [steps]
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -181,6 +202,8 @@ function applyMessage(el, message) {
 const frameHandlers = {
   ready: onReady,
   message: onMessage,
+  history: onHistory,
+  tool: onTool,
   delta: onDelta,
   status: onStatus,
   conversation: onConversation,
@@ -201,13 +224,16 @@ function onReady(frame) {
   state.attempts = 0;
   // Replies still streaming are announced next as snapshots; anything else we were waiting for is over.
   state.awaitingReply = false;
+  branches.connectionReset(); // [branches]
   els.demoBadge.hidden = !frame.demo;
   if (frame.model) els.modelName.textContent = frame.model;
   updateBusy();
 }
 
-function onMessage({ message }) {
+function onMessage({ message, usage_totals: totals }) {
   state.syncing.delete(message.id);
+  if (totals) showConversationUsage(els.usage, totals); // [steps]
+  if (message.client_id) branches.acknowledge(message.client_id); // [branches]
   let el = findMessage(message.id);
   const optimistic = message.client_id ? findOptimistic(message.client_id) : null;
   if (message.client_id && state.pending.delete(message.client_id)) state.awaitingReply = true;
@@ -234,7 +260,7 @@ function isStaleSnapshot(el, message) {
   return el.dataset.status === "streaming" && message.status === "streaming" && shown !== undefined && message.seq < shown;
 }
 
-function onDelta({ id, seq, text, blocks, tail }) {
+function onDelta({ id, seq, text, reasoning, blocks, tail }) {
   const el = findMessage(id);
   if (!el) {
     requestSync(id);
@@ -249,6 +275,7 @@ function onDelta({ id, seq, text, blocks, tail }) {
   }
   if (seq <= last) return;
   state.seqs.set(id, seq);
+  if (reasoning) appendThinking(el, reasoning); // [steps]
   if (text) state.sources.set(id, (state.sources.get(id) ?? "") + text);
   appendRendered(contentOf(el), blocks, tail);
   setTyping(el, false);
@@ -267,8 +294,46 @@ function onConversation({ id, title }) {
   if (id === state.conversation) setPageTitle(title);
 }
 
+/** A tool step of a streaming reply, inserted or replaced by its id. */
+function onTool({ id, step }) {
+  const el = findMessage(id);
+  if (!el) {
+    requestSync(id);
+    return;
+  }
+  upsertStep(el, step);
+  contentChanged();
+}
+
+/** The visible conversation changed (a regenerate, an edit or a branch switch, from any tab). */
+function onHistory({ messages, has_older: hasOlder }) {
+  const restore = branches.beforeHistory(state.pinned);
+  const wanted = new Set(messages.map((message) => message.id));
+  const kept = new Map();
+  for (const el of els.transcript.querySelectorAll(".message[data-id]")) {
+    if (wanted.has(el.dataset.id)) kept.set(el.dataset.id, el);
+    else el.remove();
+  }
+  // Messages still shown keep their element (an open thinking section, a vote, loaded images).
+  let previous = null;
+  for (const message of messages) {
+    const el = kept.get(message.id) ?? createMessageElement(message.role);
+    const expected = previous ? previous.nextElementSibling : els.transcript.firstElementChild;
+    if (el !== expected) els.transcript.insertBefore(el, expected);
+    applyMessage(el, message);
+    previous = el;
+  }
+  state.awaitingReply = false;
+  els.emptyState.hidden = messages.length > 0 || state.pending.size > 0;
+  resetOlder(Boolean(hasOlder));
+  restore();
+  onScroll();
+  contentChanged();
+}
+
 function onError({ code, message, client_id: clientId }) {
   const text = message || "The server refused the request.";
+  if (clientId && branches.takeError(clientId, text)) return; // [branches]
   if (clientId) failSend(clientId, text);
   else if (code !== "unknown_type") showHint(text, "server");
 }
@@ -459,12 +524,13 @@ function stopReply() {
 }
 
 function isBusy() {
-  return state.pending.size > 0 || state.awaitingReply || streamingReply() !== null;
+  return state.pending.size > 0 || state.awaitingReply || branches.pending() || streamingReply() !== null;
 }
 
 function updateBusy() {
   const busy = isBusy();
   els.transcript.setAttribute("aria-busy", String(streamingReply() !== null));
+  branches.setBusy(busy); // [branches]
   if (!busy && state.hintKind === "busy") showHint(null);
   if (els.send.hidden === busy) return;
   // Keep keyboard focus when the button that had it is swapped out.
@@ -661,7 +727,11 @@ function init() {
   els.send.disabled = false;
   scheduleResize();
   scrollToBottom();
-  watchOlder(els.transcript, els.scroller, updateBusy);
+  enhanceRendered(els.transcript, els.usage); // [steps]
+  resetOlder = watchOlder(els.transcript, els.scroller, () => {
+    enhanceRendered(els.transcript); // [steps]
+    updateBusy();
+  });
   updateBusy();
   connect();
 }

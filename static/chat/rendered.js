@@ -115,41 +115,54 @@ export function bindCopyButtons(transcript, liveSource) {
   });
 }
 
-/** Load older pages of the transcript when its top scrolls into view, keeping the reading position. */
+/**
+ * Load older pages of the transcript when its top scrolls into view, keeping the reading position. Returns a
+ * function to call with `has_older` when the whole list was replaced (a `history` frame).
+ */
 export function watchOlder(transcript, scroller, onLoaded) {
-  if (!transcript.dataset.olderUrl) return;
+  if (!transcript.dataset.olderUrl) return () => {};
   const sentinel = document.createElement("div");
   sentinel.className = "older-sentinel";
   sentinel.setAttribute("aria-hidden", "true");
   transcript.before(sentinel);
+  let more = transcript.dataset.hasOlder !== undefined;
   let loading = false;
+  let generation = 0; // a page asked for before the list was replaced belongs to the old list
   const observer = new IntersectionObserver(async (entries) => {
-    if (loading || !entries.some((entry) => entry.isIntersecting)) return;
+    if (loading || !more || !entries.some((entry) => entry.isIntersecting)) return;
     loading = true;
+    const asked = generation;
     try {
-      const more = await loadOlder(transcript, scroller);
+      const page = await loadOlder(transcript);
+      if (asked !== generation || !page) return;
+      prependKeepingPosition(transcript, scroller, page.html);
+      more = page.has_older;
       onLoaded();
-      if (!more) {
-        observer.disconnect();
-        sentinel.remove();
-      }
     } finally {
       loading = false;
     }
   }, { root: scroller, rootMargin: "600px 0px 0px 0px" });
   observer.observe(sentinel);
+  return (hasOlder) => {
+    generation += 1;
+    more = hasOlder;
+    // Observing again reports the sentinel's current state, so a top already in view loads at once.
+    observer.unobserve(sentinel);
+    observer.observe(sentinel);
+  };
 }
 
-async function loadOlder(transcript, scroller) {
+async function loadOlder(transcript) {
   const first = transcript.querySelector(".message[data-id]");
-  if (!first) return false;
+  if (!first) return null;
   const url = `${transcript.dataset.olderUrl}?before=${encodeURIComponent(first.dataset.id)}`;
   const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
-  if (!response.ok) return false;
-  const { html, has_older: hasOlder } = await response.json();
+  return response.ok ? response.json() : null;
+}
+
+function prependKeepingPosition(transcript, scroller, html) {
   const before = scroller.scrollHeight;
   transcript.insertAdjacentHTML("afterbegin", html);
   // Keep the messages the user is reading where they were on screen.
   scroller.scrollTop += scroller.scrollHeight - before;
-  return hasOlder;
 }
