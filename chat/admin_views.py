@@ -44,10 +44,16 @@ def _require_view(request, model_admin, obj=None):
 
 @dataclass
 class Entry:
-    """One message as the transcript shows it: sanitised HTML and what surrounds it."""
+    """One message as the transcript shows it: sanitised HTML and what surrounds it.
+
+    ``branch`` is its position among its versions (``branches.Tree.branch``); ``shown`` whether it is on the
+    visible path, the conversation its owner sees now.
+    """
 
     message: Message
     html: str
+    branch: dict
+    shown: bool
     reasoning_html: str = ""
     tool_steps: list = field(default_factory=list)
     images: list = field(default_factory=list)
@@ -56,18 +62,22 @@ class Entry:
 
 
 def transcript(request, model_admin, object_id):
-    """The conversation as its owner saw it, read-only. Every opening is written to the audit log."""
+    """The conversation as its owner saw it, with every other version of its messages, read-only.
+
+    Every opening is written to the audit log.
+    """
     if request.method not in ("GET", "HEAD"):
         return HttpResponseNotAllowed(["GET"])
     conversation = model_admin.get_object(request, unquote(object_id))
     if conversation is None:
         return model_admin._get_obj_does_not_exist_redirect(request, model_admin.model._meta, object_id)
     _require_view(request, model_admin, conversation)
-    entries = [_entry(message, request) for message in _transcript_messages(conversation)]
+    entries = _entries(list(_transcript_messages(conversation)))
     TranscriptView.record(request.user, [conversation])
     context = _context(
         request, model_admin, conversation.display_title,
         conversation=conversation, entries=entries, original=conversation,
+        hidden_count=sum(not entry.shown for entry in entries),
         can_delete=model_admin.has_delete_permission(request, conversation),
     )
     return TemplateResponse(request, "admin/chat/conversation/transcript.html", context)
@@ -81,16 +91,39 @@ def _transcript_messages(conversation):
     )
 
 
-def _entry(message, request):
+def _entries(messages):
+    """Every message in conversation order: each one followed by what was said after it, its versions in
+    the order they were made, so a hidden version sits right before or after the one shown."""
+    tree = exports.tree_of(messages)
+    shown = set(tree.path())
+    by_pk = {message.pk: message for message in messages}
+    order = _depth_first(tree.children)
+    reached = set(order)
+    # A row the walk cannot reach (a parent loop, never written by the app) is still listed: reviewers see all.
+    order += [message.pk for message in messages if message.pk not in reached]
+    return [_entry(by_pk[pk], tree.branch(pk), pk in shown) for pk in order]
+
+
+def _depth_first(children):
+    """Message ids of a tree's ``children`` map, each before its descendants (a stack: threads run deep)."""
+    order, stack = [], [pk for pk, _ in reversed(children.get(None, []))]
+    while stack:
+        pk = stack.pop()
+        order.append(pk)
+        stack += [child for child, _ in reversed(children.get(pk, []))]
+    return order
+
+
+def _entry(message, branch, shown):
     render = render_user_text if message.role == Message.Role.USER else render_markdown
-    # Reasoning and tool steps are not stored yet; when a later change adds them to Message, they show up here.
-    reasoning = getattr(message, "reasoning", "") or ""
     return Entry(
         message=message,
         # The renderer's output is sanitised by nh3 against an allow-list, so it is safe to insert as is.
         html=mark_safe(render(message.content)) if message.content else "",
-        reasoning_html=mark_safe(render_markdown(reasoning)) if isinstance(reasoning, str) and reasoning else "",
-        tool_steps=[_tool_step(step) for step in getattr(message, "tool_calls", None) or []],
+        branch=branch,
+        shown=shown,
+        reasoning_html=mark_safe(render_markdown(message.reasoning)) if message.reasoning else "",
+        tool_steps=[_tool_step(step) for step in message.tool_calls],
         images=[(exports.attachment_url(attachment), attachment) for attachment in message.attachments.all()],
         feedback=list(message.feedback.all()),
         marks=list(message.review_marks.all()),
@@ -98,17 +131,20 @@ def _entry(message, request):
 
 
 def _tool_step(step):
-    """A tool call as ``{name, arguments, result}`` of plain text, from a dict or an object."""
-    get = step.get if isinstance(step, dict) else lambda key, default=None: getattr(step, key, default)
-    function = get("function") or {}
-    name = get("name") or (function.get("name") if isinstance(function, dict) else "") or "tool"
-    arguments = get("arguments") or (function.get("arguments") if isinstance(function, dict) else "") or ""
-    result = get("result") or get("output") or ""
-    return {"name": name, "arguments": _as_text(arguments), "result": _as_text(result)}
+    """A stored tool step as plain text for the template; arguments pretty-printed when they are JSON."""
+    return {
+        "name": step.get("name") or "tool",
+        "arguments": _pretty_json(step.get("arguments") or ""),
+        "result": step.get("result") or "",
+        "is_error": bool(step.get("is_error")),
+    }
 
 
-def _as_text(value):
-    return value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False)
+def _pretty_json(text):
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return text  # as the model wrote it, valid JSON or not
 
 
 # --- Exports -----------------------------------------------------------------------------------------------------

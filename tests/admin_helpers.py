@@ -56,11 +56,13 @@ def conversation(owner, title="", created=None, updated=None):
 
 
 def message(conv, role="assistant", content="", *, status="complete", model="", prompt=None, completion=None,
-            created=None, ttft=None, duration=None, error="", finish_reason=""):
-    """A stored message; ``created`` fixes its time, ``ttft``/``duration`` (seconds) its first token and end."""
+            created=None, ttft=None, duration=None, error="", finish_reason="", reasoning="", tool_calls=()):
+    """A stored message at the end of the visible conversation; ``created`` fixes its time, ``ttft``/``duration``
+    (seconds) its first token and end."""
     msg = Message.objects.create(
         conversation=conv, role=role, content=content, status=status, model=model, prompt_tokens=prompt,
-        completion_tokens=completion, error=error, finish_reason=finish_reason,
+        completion_tokens=completion, error=error, finish_reason=finish_reason, reasoning=reasoning,
+        tool_calls=list(tool_calls),
     )
     created = created or msg.created_at
     changes = {"created_at": created}
@@ -71,6 +73,24 @@ def message(conv, role="assistant", content="", *, status="complete", model="", 
     Message.objects.filter(pk=msg.pk).update(**changes)
     msg.refresh_from_db()
     return msg
+
+
+def version(original, content, **fields):
+    """A new version of ``original`` (an edit, or a regenerated reply), shown instead of it as the app does."""
+    msg = Message(conversation=original.conversation, parent=original.parent, role=original.role, content=content,
+                  **fields)
+    msg.starts_conversation = original.parent_id is None
+    msg.save()
+    Message.objects.filter(conversation=original.conversation, parent=original.parent_id).exclude(pk=msg.pk).update(
+        selected=False
+    )
+    return msg
+
+
+def tool_step(name, arguments, result, *, is_error=False, call_id="call_1"):
+    """A finished tool step as a reply stores it."""
+    return {"id": call_id, "name": name, "arguments": arguments, "result": result, "is_error": is_error,
+            "status": "done"}
 
 
 def exchange(conv, question, answer, **reply):

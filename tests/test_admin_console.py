@@ -275,20 +275,54 @@ def test_message_admin_opens_the_message_in_its_transcript(reviewer_client, rich
     assert response["Location"] == f"{transcript_url(rich)}#m-{message.public_id}"
 
 
-def test_reasoning_and_tool_steps_show_when_messages_carry_them(rich, rf):
-    """Not stored yet: the transcript shows them as soon as Message has these attributes."""
-    message = rich.messages.filter(role="assistant").first()
-    message.reasoning = "First I *think*."
-    message.tool_calls = [
-        {"function": {"name": "calculator", "arguments": '{"x": 2}'}, "result": "4"},
-        {"name": "clock", "arguments": {"tz": "UTC"}},
+@pytest.fixture
+def branched(alice):
+    """A question edited once (its first version answered), then a reply regenerated with thinking and tools."""
+    conv = h.conversation(alice, "Branched")
+    typo = h.message(conv, "user", "Waht is 2+2?")
+    h.message(conv, "assistant", "Did you mean 2+2?")
+    h.version(typo, "What is 2+2?")
+    first = h.message(conv, "assistant", "Four, I think.", model="claude-4-5-sonnet")
+    h.version(first, "2 + 2 = 4.", model="claude-4-5-sonnet", reasoning="Add the *two* numbers.", tool_calls=[
+        h.tool_step("calculator", '{"expression": "2+2"}', "4"),
+        h.tool_step("clock", '{"timezone": "Mars/Base"}', "clock failed: unknown time zone", is_error=True,
+                    call_id="call_2"),
+    ])
+    return conv
+
+
+def test_transcript_shows_every_version_in_conversation_order(reviewer_client, branched):
+    response = reviewer_client.get(transcript_url(branched))
+    shown = [(e.message.content, e.shown, e.branch["index"], e.branch["count"]) for e in response.context["entries"]]
+    assert shown == [
+        ("Waht is 2+2?", False, 1, 2),
+        ("Did you mean 2+2?", False, 1, 1),
+        ("What is 2+2?", True, 2, 2),
+        ("Four, I think.", False, 1, 2),
+        ("2 + 2 = 4.", True, 2, 2),
     ]
-    entry = admin_views._entry(message, rf.get("/"))
-    assert "<em>think</em>" in entry.reasoning_html
-    assert entry.tool_steps == [
-        {"name": "calculator", "arguments": '{"x": 2}', "result": "4"},
-        {"name": "clock", "arguments": '{\n  "tz": "UTC"\n}', "result": ""},
-    ]
+    html = response.content.decode()
+    assert html.count("Version 1 of 2 · not shown to the user") == 2
+    assert html.count("Version 2 of 2 · shown") == 2
+    assert html.count("Not shown to the user") == 1
+    assert "(3 not shown to the user" in html
+
+
+def test_transcript_shows_reasoning_and_tool_steps(reviewer_client, branched):
+    html = reviewer_client.get(transcript_url(branched)).content.decode()
+    assert "<summary>Reasoning</summary>" in html and "<em>two</em>" in html
+    assert "<summary>Tool call: calculator</summary>" in html
+    assert '<pre>{\n  &quot;expression&quot;: &quot;2+2&quot;\n}</pre>' in html
+    assert '<p class="chat-note">Result</p><pre>4</pre>' in html
+    assert "<summary>Tool call: clock · failed</summary>" in html
+    assert '<p class="chat-note">Error</p><pre>clock failed: unknown time zone</pre>' in html
+
+
+def test_a_hidden_version_opened_from_the_message_list_is_in_the_transcript(reviewer_client, branched):
+    hidden = branched.messages.get(content="Four, I think.")
+    response = reviewer_client.get(reverse("admin:chat_message_change", args=[hidden.pk]), follow=True)
+    assert response.redirect_chain[-1][0].endswith(f"#m-{hidden.public_id}")
+    assert f'id="m-{hidden.public_id}"' in response.content.decode()
 
 
 # --- Exports -----------------------------------------------------------------------------------------------------
@@ -300,11 +334,14 @@ def test_export_json_has_the_documented_shape(reviewer_client, rich):
     assert response["Content-Type"].startswith("application/json")
     assert response["Content-Disposition"].startswith('attachment; filename="rich-transcript-')
     document = json.loads(response.content)
-    assert (document["format"], document["version"]) == ("claude-chat.conversations", 1)
+    assert (document["format"], document["version"]) == ("claude-chat.conversations", 2)
     (conv,) = document["conversations"]
     assert conv["id"] == str(rich.public_id) and conv["owner"] == "alice" and conv["title"] == "Rich transcript"
     assert [m["role"] for m in conv["messages"]] == ["user", "assistant", "user", "assistant"]
+    assert conv["path"] == [m["id"] for m in conv["messages"]]
+    assert [m["parent"] for m in conv["messages"]] == [None, *conv["path"][:-1]]
     reply = conv["messages"][1]
+    assert (reply["selected"], reply["reasoning"], reply["tool_calls"]) == (True, "", [])
     assert reply["usage"] == {"prompt_tokens": 123, "completion_tokens": 45, "total_tokens": 168}
     assert reply["timings"]["time_to_first_token"] == 0.5 and reply["timings"]["duration"] == 2.25
     assert reply["model"] == "claude-4-5-sonnet" and reply["finish_reason"] == "stop"
@@ -324,6 +361,24 @@ def test_export_markdown(reviewer_client, rich):
     assert "> **Error:** The model is overloaded." in text
     assert "*Tokens: 123 in, 45 out*" in text
     assert "![holiday.png](" in text
+
+
+def test_export_json_keeps_every_version_and_the_markdown_the_shown_ones(reviewer_client, branched):
+    url = reverse("admin:chat_conversation_export", args=[branched.pk, "json"])
+    (conv,) = json.loads(reviewer_client.get(url).content)["conversations"]
+    by_id = {m["id"]: m for m in conv["messages"]}
+    assert [by_id[key]["content"] for key in conv["path"]] == ["What is 2+2?", "2 + 2 = 4."]
+    assert [(m["content"], m["selected"]) for m in conv["messages"]] == [
+        ("Waht is 2+2?", False), ("Did you mean 2+2?", True), ("What is 2+2?", True), ("Four, I think.", False),
+        ("2 + 2 = 4.", True),
+    ]
+    reply = by_id[conv["path"][-1]]
+    assert reply["reasoning"] == "Add the *two* numbers."
+    assert reply["tool_calls"][0] == {"id": "call_1", "name": "calculator", "arguments": '{"expression": "2+2"}',
+                                      "result": "4", "is_error": False}
+    text = reviewer_client.get(reverse("admin:chat_conversation_export", args=[branched.pk, "md"])).content.decode()
+    assert "Waht" not in text and "Four, I think." not in text
+    assert "> Used calculator(2+2) → 4" in text
 
 
 def test_export_is_audited_and_unknown_formats_are_404(reviewer_client, rich):

@@ -1,12 +1,17 @@
-"""A user's conversation downloaded as Markdown or JSON, and the JSON imported back as a new conversation."""
+"""A user's conversation downloaded as Markdown or JSON, and the JSON imported back as a new conversation.
+
+Every version of every message travels in the JSON (edits and regenerated replies), with thinking and tool steps;
+the Markdown holds what the user sees.
+"""
 
 import json
+import uuid
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from chat import imports
+from chat import imports, store
 from chat.models import Attachment, Conversation, Message
 from tests.uploads import draft, png
 
@@ -22,6 +27,53 @@ def chat(alice):
                            prompt_tokens=12, completion_tokens=5)
     Message.objects.create(conversation=conv, role="assistant", content="Half", status="stopped")
     return conv
+
+
+CALCULATOR = {"id": "call_1", "name": "calculator", "arguments": '{"expression": "2+2"}', "result": "4",
+              "is_error": False, "status": "done"}
+CLOCK = {"id": "call_2", "name": "clock", "arguments": '{"timezone": "Mars/Base"}',
+         "result": "clock failed: unknown time zone", "is_error": True, "status": "done"}
+
+
+def turn(conv, text, answer, edit=None):
+    """A user message (or a new version of ``edit``) and its finished reply, stored as the app stores them."""
+    user, reply, _ = store.start_turn_records(conv, text=text, client_id=uuid.uuid4(), model="claude", worker="",
+                                              edit=edit)
+    return user, store.finish_reply(reply.pk, content=answer, status="complete")
+
+
+def regenerate(conv, reply, answer, **outcome):
+    new, _ = store.regenerate_records(conv, reply_id=reply.public_id, client_id=uuid.uuid4(), model="claude",
+                                      worker="")
+    return store.finish_reply(new.pk, content=answer, status="complete", **outcome)
+
+
+@pytest.fixture
+def versions(alice):
+    """A question edited once, its reply regenerated with thinking and tool steps, then one more turn."""
+    conv = Conversation.objects.create(owner=alice, title="Sums")
+    typo, _ = turn(conv, "Waht is 2+2?", "Did you mean 2+2?")
+    _, first = turn(conv, "What is 2+2?", "Four, I think.", edit=typo.public_id)
+    regenerate(conv, first, "2 + 2 = 4.", reasoning="Add the two numbers.", tool_calls=[CALCULATOR, CLOCK],
+               usage={"prompt_tokens": 30, "completion_tokens": 8})
+    turn(conv, "Thanks", "You're welcome.")
+    return conv
+
+
+def tree(conv):
+    """Every message with its parent (as a position in the list), flag and contents: equal for a faithful copy."""
+    messages = list(conv.messages.all())
+    position = {message.pk: n for n, message in enumerate(messages)}
+    return [
+        (position.get(m.parent_id), m.selected, m.role, m.content, m.reasoning, m.tool_calls, m.prompt_tokens)
+        for m in messages
+    ]
+
+
+def seen(conv):
+    """The visible conversation: each message's text and its place among its versions."""
+    messages, _ = store.visible_messages(conv, size=100)
+    return [(m.content, m.branch["index"], m.branch["count"]) for m in messages]
 
 
 def export(client, conv, extension):
@@ -100,11 +152,106 @@ def test_an_image_is_relinked_only_for_someone_who_owns_it(alice, charlie, clien
     assert not Attachment.objects.filter(owner=charlie).exists()
 
 
+def test_json_lists_every_version_and_the_path_the_user_sees(alice_client, versions):
+    (conv,) = export(alice_client, versions, "json").json()["conversations"]
+    by_id = {message["id"]: message for message in conv["messages"]}
+    assert [by_id[key]["content"] for key in conv["path"]] == ["What is 2+2?", "2 + 2 = 4.", "Thanks",
+                                                                "You're welcome."]
+    assert [(m["content"], m["selected"]) for m in conv["messages"]] == [
+        ("Waht is 2+2?", False), ("Did you mean 2+2?", True), ("What is 2+2?", True), ("Four, I think.", False),
+        ("2 + 2 = 4.", True), ("Thanks", True), ("You're welcome.", True),
+    ]
+    typo, answer, fixed, first, second = conv["messages"][:5]
+    assert (typo["parent"], fixed["parent"], answer["parent"]) == (None, None, typo["id"])
+    assert first["parent"] == second["parent"] == fixed["id"]
+    assert second["reasoning"] == "Add the two numbers." and first["reasoning"] == ""
+    assert second["tool_calls"] == [
+        {"id": "call_1", "name": "calculator", "arguments": '{"expression": "2+2"}', "result": "4", "is_error": False},
+        {"id": "call_2", "name": "clock", "arguments": '{"timezone": "Mars/Base"}',
+         "result": "clock failed: unknown time zone", "is_error": True},
+    ]
+    assert second["usage"] == {"prompt_tokens": 30, "completion_tokens": 8, "total_tokens": 38}
+
+
+def test_markdown_shows_the_visible_conversation_with_thinking_and_tool_steps(alice_client, versions):
+    body = export(alice_client, versions, "md").content.decode()
+    assert "Waht" not in body and "Did you mean" not in body and "Four, I think." not in body
+    assert "## User · version 2 of 2\n" in body and "## Assistant (claude) · version 2 of 2\n" in body
+    assert "<details><summary>Thinking</summary>\n\nAdd the two numbers.\n\n</details>" in body
+    assert "> Used calculator(2+2) → 4\n" in body
+    assert "> clock(Mars/Base) failed: clock failed: unknown time zone\n" in body
+    assert body.index("Add the two numbers.") < body.index("> Used calculator") < body.index("2 + 2 = 4.")
+    assert body.index("2 + 2 = 4.") < body.index("Thanks") < body.index("You're welcome.")
+
+
+def test_round_trip_keeps_versions_thinking_and_tool_steps(alice_client, versions):
+    response = upload(alice_client, export(alice_client, versions, "json").content, **JSON)
+    copy = Conversation.objects.get(public_id=response.json()["ids"][0])
+    assert seen(copy) == seen(versions) == [
+        ("What is 2+2?", 2, 2), ("2 + 2 = 4.", 2, 2), ("Thanks", 1, 1), ("You're welcome.", 1, 1)
+    ]
+    assert tree(copy) == tree(versions)
+
+
+def test_switching_back_in_a_copy_restores_the_old_branch(alice_client, versions):
+    copy_id = upload(alice_client, export(alice_client, versions, "json").content, **JSON).json()["ids"][0]
+    copy = Conversation.objects.get(public_id=copy_id)
+    store.select_version(copy, copy.messages.get(content="Waht is 2+2?").public_id)
+    assert seen(copy) == [("Waht is 2+2?", 1, 2), ("Did you mean 2+2?", 1, 1)]
+
+
+def test_a_version_1_file_is_imported_as_one_line(alice_client):
+    document = {"format": "claude-chat.conversations", "version": 1, "conversations": [{"title": "Old", "messages": [
+        {"id": "a", "role": "user", "content": "Hi"},
+        {"id": "b", "role": "assistant", "content": "Hello", "usage": {"prompt_tokens": 3, "completion_tokens": 1}},
+        {"id": "c", "role": "user", "content": "Bye"},
+    ]}]}
+    response = upload(alice_client, document, **JSON)
+    assert response.status_code == 201
+    copy = Conversation.objects.get(public_id=response.json()["ids"][0])
+    assert seen(copy) == [("Hi", 1, 1), ("Hello", 1, 1), ("Bye", 1, 1)]
+    assert tree(copy) == [
+        (None, True, "user", "Hi", "", [], None),
+        (0, True, "assistant", "Hello", "", [], 3),
+        (1, True, "user", "Bye", "", [], None),
+    ]
+
+
+def message(document, n):
+    return document["conversations"][0]["messages"][n]
+
+
+def with_steps(document, *steps):
+    message(document, 1)["tool_calls"] = list(steps)
+    return document
+
+
+STEP = {"id": "call_1", "name": "calculator", "arguments": "{}", "result": "4", "is_error": False}
+
+
 @pytest.mark.parametrize(
     "mutate, error",
     [
         (lambda d: d.update(format="other"), "not a conversation export"),
-        (lambda d: d.update(version=2), "Only version 1"),
+        (lambda d: d.update(version=3), "Only version 1 and 2"),
+        (lambda d: d.update(version=True), "Only version 1 and 2"),
+        (lambda d: message(d, 1).update(reasoning=5), "message 2: reasoning must be a string"),
+        (lambda d: message(d, 1).update(reasoning="x" * 200_001), "reasoning is longer than 200000"),
+        (lambda d: message(d, 1).update(tool_calls="calculator"), "tool_calls must be a list of at most 50"),
+        (lambda d: with_steps(d, *[STEP] * 51), "tool_calls must be a list of at most 50"),
+        (lambda d: with_steps(d, "calculator"), "message 2, tool call 1 is not an object"),
+        (lambda d: with_steps(d, {**STEP, "name": 7}), "tool call 1: name must be a string"),
+        (lambda d: with_steps(d, STEP, {**STEP, "name": ""}), "tool call 2: name must not be empty"),
+        (lambda d: with_steps(d, {**STEP, "arguments": {"x": 1}}), "arguments must be a string"),
+        (lambda d: with_steps(d, {**STEP, "arguments": "x" * 20_001}), "arguments is longer than 20000"),
+        (lambda d: with_steps(d, {**STEP, "result": 4}), "result must be a string"),
+        (lambda d: with_steps(d, {**STEP, "is_error": "no"}), "is_error must be true or false"),
+        (lambda d: message(d, 0).update(parent=message(d, 2)["id"]), "parent must be null or the id of an earlier"),
+        (lambda d: message(d, 1).update(parent="nobody"), "parent must be null or the id of an earlier"),
+        (lambda d: message(d, 1).update(parent=[1]), "parent must be null or the id of an earlier"),
+        (lambda d: message(d, 1).update(id=message(d, 0)["id"]), "unique in its conversation"),
+        (lambda d: message(d, 1).pop("id"), "message 2: id must be 1 to 100 characters"),
+        (lambda d: message(d, 1).update(selected="yes"), "selected must be true or false"),
         (lambda d: d.update(conversations=[]), "1 to 50 conversations"),
         (lambda d: d["conversations"][0].update(title=7), "title must be a string"),
         (lambda d: d["conversations"][0].update(title="x" * 121), "title is longer than 120"),
