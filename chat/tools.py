@@ -156,7 +156,8 @@ TOOLS = (
         "Evaluate an arithmetic expression exactly. Supports numbers, + - * / // % ** and parentheses.",
         {
             "type": "object",
-            "properties": {"expression": {"type": "string", "description": "For example (2 + 3) * 4 ** 2"}},
+            "properties": {"expression": {"type": "string", "description": "Arithmetic only, no names or functions",
+                                          "examples": ["(2 + 3) * 4 ** 2"]}},
             "required": ["expression"],
             "additionalProperties": False,
         },
@@ -167,7 +168,8 @@ TOOLS = (
         "The current date and time in a time zone.",
         {
             "type": "object",
-            "properties": {"timezone": {"type": "string", "description": "IANA time zone, e.g. Europe/Paris"}},
+            "properties": {"timezone": {"type": "string", "description": "An IANA time zone name",
+                                        "examples": ["Europe/Paris"]}},
             "required": ["timezone"],
             "additionalProperties": False,
         },
@@ -178,7 +180,7 @@ TOOLS = (
         "Search the user's own earlier conversations; returns titles, links and snippets of matching messages.",
         {
             "type": "object",
-            "properties": {"query": {"type": "string", "description": "Words to look for"}},
+            "properties": {"query": {"type": "string", "description": "Words to look for", "examples": ["recipe"]}},
             "required": ["query"],
             "additionalProperties": False,
         },

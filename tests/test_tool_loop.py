@@ -130,8 +130,10 @@ async def test_the_demo_model_calls_a_named_tool_and_quotes_its_result(socket, c
     frames = await ask(socket, "Use the calculator please")
 
     final = frames[-1]["message"]
-    assert [step["name"] for step in final["tools"]] == ["calculator"]
-    assert "calculator" in final["content"]
+    assert [(step["name"], step["result"], step["is_error"]) for step in final["tools"]] == [
+        ("calculator", "80", False)  # the schema's example, (2 + 3) * 4 ** 2
+    ]
+    assert "calculator" in final["content"] and "80" in final["content"]
 
 
 async def test_a_stop_while_a_tool_runs_keeps_the_step_as_stopped(socket, conversation, api, monkeypatch):
