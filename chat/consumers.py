@@ -180,6 +180,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         for message in messages:
             await self._send_state(message, turn)
 
+    async def handle_history(self, frame):
+        await self.send_text(await database_sync_to_async(generation.history_frame)(self.conversation))
+
     async def handle_ping(self, frame):
         await self.send_frame({"type": "pong"})
 

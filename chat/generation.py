@@ -160,7 +160,17 @@ def _switch(conversation, message_id):
 
 def history_frame(conversation):
     messages, has_older = store.visible_messages(conversation, size=store.PAGE_SIZE)
-    return encode({"type": "history", "messages": [m.as_frame() for m in messages], "has_older": has_older})
+    return encode({"type": "history", "messages": [_with_rating(m, conversation) for m in messages],
+                   "has_older": has_older})
+
+
+def _with_rating(message, conversation):
+    """A message of a history frame, with the owner's vote on it (re-shown messages keep their thumbs)."""
+    frame = message.as_frame()
+    if message.role == Message.Role.ASSISTANT:
+        votes = [f.rating for f in message.feedback.all() if f.user_id == conversation.owner_id]
+        frame["rating"] = votes[0] if votes else None
+    return frame
 
 
 class Turn:

@@ -220,3 +220,28 @@ async def test_the_page_shows_the_visible_versions_and_a_search_result_opens_its
     page = (await database_sync_to_async(alice_client.get)(conversation.get_absolute_url(), {"at": first["id"]}))
     page = page.content.decode()
     assert "The old answer" in page and "The new answer" not in page
+
+
+async def test_a_reconnected_page_asks_for_the_visible_conversation(socket, conversation, api):
+    first = (await turn(socket, api, "Hi", "First answer"))[-1]["message"]
+    api.enqueue(Reply(text="Second answer"))
+    await act(socket, {"type": "regenerate", "id": first["id"]})
+
+    await socket.send_json_to({"type": "history"})
+    answer = await next_frame(socket)
+
+    assert answer["type"] == "history" and answer["has_older"] is False
+    assert contents(answer["messages"]) == ["Hi", "Second answer"]
+
+
+async def test_history_frames_carry_the_owners_vote(socket, conversation, alice, api):
+    from chat.models import Feedback
+
+    first = (await turn(socket, api, "Hi", "First answer"))[-1]["message"]
+    reply = await database_sync_to_async(Message.objects.get)(public_id=first["id"])
+    await database_sync_to_async(Feedback.objects.create)(message=reply, user=alice, rating=-1)
+
+    await socket.send_json_to({"type": "history"})
+    shown = (await next_frame(socket))["messages"]
+
+    assert [message.get("rating", "none") for message in shown] == ["none", -1]

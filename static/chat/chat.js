@@ -6,7 +6,7 @@ import {
   appendRendered, bindCopyButtons, createActions, setSource, showRendered, watchOlder,
 } from "./rendered.js";
 import { initSidebar } from "./sidebar.js"; // [sidebar]
-import { initFeedback } from "./feedback.js"; // [feedback]
+import { initFeedback, showRating } from "./feedback.js"; // [feedback]
 import { initShortcuts } from "./shortcuts.js"; // [shortcuts]
 import {
   appendThinking, enhanceRendered, renderSteps, renderThinking, renderUsage, showConversationUsage, upsertStep,
@@ -62,6 +62,7 @@ const state = {
   seqs: new Map(), // reply id -> seq of the last delta its shown text includes
   sources: new Map(), // streaming reply id -> its Markdown so far (kept whole here, not re-read from the DOM)
   syncing: new Set(), // reply ids with a `sync` request outstanding
+  openedBefore: false, // a later open is a reconnect
   awaitingReply: false, // our message was stored; its reply placeholder has not arrived yet
   pinned: true,
   hintKind: null,
@@ -194,6 +195,7 @@ function applyMessage(el, message) {
   renderSteps(el, message.tools, message.status); // [steps]
   branches.decorate(el, message); // [branches]
   renderUsage(el, message.usage, message.status); // [steps]
+  if ("rating" in message) showRating(el, message.rating); // [feedback] history frames say the vote
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -362,6 +364,10 @@ function connect() {
 function onOpen() {
   state.syncing.clear();
   setConnectionStatus(null);
+  // Back after a drop: another tab may have edited, regenerated or switched versions meanwhile. (With sends
+  // still pending, their acknowledgements come first; the next reconnect or reload catches up.)
+  if (state.openedBefore && !state.pending.size) sendFrame({ type: "history" });
+  state.openedBefore = true;
   const ids = streamingIds();
   if (ids.length && sendFrame({ type: "sync", ids })) ids.forEach((id) => state.syncing.add(id));
   for (const clientId of state.pending.keys()) transmit(clientId);

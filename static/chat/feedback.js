@@ -12,6 +12,12 @@ function post(url, csrfToken, fields) {
   });
 }
 
+/** Show the user's vote (1, -1 or null) on a message element. */
+export function showRating(el, rating) {
+  const actions = el.querySelector(":scope > .message-actions");
+  if (actions) showPressed(actions, rating);
+}
+
 function showPressed(actions, rating) {
   for (const button of actions.querySelectorAll(".feedback-button")) {
     button.setAttribute("aria-pressed", String(button.dataset.rating === String(rating)));

@@ -178,6 +178,9 @@ def test_regenerate_adds_a_version_and_the_switcher_goes_back_to_the_first(page,
     reply = last_reply(page)
     wait_complete(reply)
     expect(reply.locator(".branch-switcher")).to_have_count(0)
+    reply.get_by_role("button", name="Good reply").click()
+    expect(reply.get_by_role("button", name="Good reply")).to_have_attribute("aria-pressed", "true")
+    page.keyboard.press("Escape")  # the optional comment form
 
     reply.locator(".regenerate-button").click()
     reply = last_reply(page)
@@ -190,6 +193,7 @@ def test_regenerate_adds_a_version_and_the_switcher_goes_back_to_the_first(page,
     reply = last_reply(page)
     expect(reply.locator(".message-content")).to_have_text("The first answer.")
     expect(reply.locator(".branch-position")).to_have_text("1 / 2")
+    expect(reply.get_by_role("button", name="Good reply")).to_have_attribute("aria-pressed", "true")  # kept
     expect(reply.get_by_role("button", name="Next version")).to_be_focused()  # keyboard users stay in place
     page.keyboard.press("Enter")
     expect(last_reply(page).locator(".message-content")).to_have_text("A second, better answer.")
