@@ -140,7 +140,7 @@ def start_turn_records(
         prefetch_related_objects([user_message], _ATTACHMENTS)
         reply = _create_reply(conv, user_message, model=model, worker=worker, estimated_tokens=estimated_tokens)
         if not conv.title:
-            conv.title = title_from(text) or _attachments_title(user_message)
+            conv.title = title_from(text) or fallback_title_of_images(user_message)
         conv.save(update_fields=["title", "updated_at"])
     return user_message, reply, True
 
@@ -211,7 +211,7 @@ def usage_totals(conversation):
     return {name: value or 0 for name, value in totals.items()}
 
 
-def _attachments_title(message):
+def fallback_title_of_images(message):
     """A title for a first message of images only: the first file's name."""
     first = next(iter(message.attachments.all()), None)
     return title_from(first.filename if first else "") or "Image"

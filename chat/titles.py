@@ -96,7 +96,7 @@ def first_exchange(conversation_pk, reply_pk):
     first = conversation.messages.filter(role=Message.Role.USER).first()
     if first is None or not replies[0].content.strip():
         return None
-    fallback = store.title_from(first.content) or store._attachments_title(first)
+    fallback = store.title_from(first.content) or store.fallback_title_of_images(first)
     if conversation.title != fallback:
         return None
     return Exchange(first.content, replies[0].content, fallback)

@@ -291,8 +291,10 @@ function onStatus({ id, detail }) {
 }
 
 function onConversation({ id, title }) {
-  const link = els.list.querySelector(`.conversation-link[data-id="${CSS.escape(id)}"]`);
-  if (link) link.textContent = title;
+  // The conversation may be listed among the pinned ones or the recent ones.
+  for (const link of document.querySelectorAll(`.conversation-link[data-id="${CSS.escape(id)}"]`)) {
+    link.textContent = title;
+  }
   if (id === state.conversation) setPageTitle(title);
 }
 
