@@ -7,8 +7,8 @@ const opener = document.getElementById("settings-button");
 const indicator = document.getElementById("thinking-indicator");
 const statusLine = document.getElementById("settings-status");
 const budgetField = document.getElementById("settings-thinking_budget-field");
-const saveButton = form.querySelector("[type=submit]");
-const fields = form.elements;
+const saveButton = form?.querySelector("[type=submit]");
+const fields = form?.elements;
 
 const TEXT_FIELDS = ["system_prompt", "model_id", "temperature", "max_tokens", "thinking_budget"];
 const CHECKBOXES = ["prompt_caching", "tools_enabled", "thinking"];
@@ -136,11 +136,41 @@ async function save(event) {
   }
 }
 
-opener.addEventListener("click", open);
-form.addEventListener("submit", save);
-fields.thinking.addEventListener("change", showBudget);
-form.querySelector("[data-settings-cancel]").addEventListener("click", () => dialog.close());
-// Esc closes the dialog only: on the document it would also stop a reply being written (chat.js).
-dialog.addEventListener("keydown", (event) => {
-  if (event.key === "Escape") event.stopPropagation();
-});
+/** A new chat has no settings to edit yet: start the conversation, then open its page with the dialog. */
+async function openForNewChat() {
+  const config = JSON.parse(document.getElementById("chat-config").textContent);
+  // The first message may have started the conversation already (the address changed, the page did not).
+  let url = location.pathname.match(/^\/c\/[0-9a-f-]{36}\/$/) ? location.pathname : null;
+  opener.disabled = true;
+  try {
+    if (!url) {
+      const csrf = document.querySelector('meta[name="csrf-token"]').content;
+      const response = await fetch(config.createUrl, {
+        method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": csrf, Accept: "application/json" },
+      });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      url = (await response.json()).url;
+    }
+    location.assign(`${url}#settings`);
+  } catch {
+    opener.disabled = false;
+    opener.title = LOAD_FAILED;
+  }
+}
+
+if (dialog) {
+  opener.addEventListener("click", open);
+  form.addEventListener("submit", save);
+  fields.thinking.addEventListener("change", showBudget);
+  form.querySelector("[data-settings-cancel]").addEventListener("click", () => dialog.close());
+  // Esc closes the dialog only: on the document it would also stop a reply being written (chat.js).
+  dialog.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") event.stopPropagation();
+  });
+  if (location.hash === "#settings") {
+    history.replaceState(history.state, "", location.pathname + location.search);
+    open();
+  }
+} else {
+  opener.addEventListener("click", openForNewChat);
+}

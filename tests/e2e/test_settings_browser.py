@@ -70,3 +70,27 @@ def test_settings_are_checked_saved_and_kept(page, alice, settings):
         None, "claude-4-5-haiku", True, 1500
     )
     assert problems == []
+
+
+def test_a_new_chat_opens_its_settings_and_a_started_one_keeps_its_own(page, alice, api, settings):
+    settings.CHAT_AUTO_TITLES = False
+    log_in(page, "alice", "alice-password-1")
+    page.goto("/")
+    page.click("#settings-button")
+    expect(page.locator("#settings-dialog")).to_be_visible()
+    assert page.url.endswith(f"{Conversation.objects.get(owner=alice).get_absolute_url()}")  # no #settings left
+    page.check("#settings-thinking")
+    page.click("#settings-form [type=submit]")
+    expect(page.locator("#thinking-indicator")).to_be_visible()
+    assert Conversation.objects.get(owner=alice).thinking is True
+
+    # A chat started by its first message on the new-chat page: Settings opens that conversation's.
+    page.goto("/")
+    page.fill("#message-input", "Hello there")
+    page.keyboard.press("Enter")
+    expect(page.locator(".message[data-role=assistant][data-status=complete]")).to_have_count(1)
+    page.click("#settings-button")
+    expect(page.locator("#settings-dialog")).to_be_visible()
+    assert Conversation.objects.filter(owner=alice).count() == 2
+    started = Conversation.objects.filter(owner=alice).exclude(title="").get()
+    assert page.url.endswith(started.get_absolute_url())
