@@ -1,8 +1,7 @@
 """Data builders and the reviewer persona for the review console tests.
 
 rita is the reviewer: staff, in the ``reviewer`` group that migration 0004 creates. Import the fixtures you use
-into a test module (``from tests.admin_helpers import reviewer, reviewer_client``), with
-``fast_password_hashing`` (autouse once imported).
+into a test module (``from tests.admin_helpers import reviewer, reviewer_client``).
 """
 
 import datetime
@@ -12,12 +11,6 @@ import pytest
 from django.utils import timezone
 
 from chat.models import Attachment, Conversation, Feedback, ImageBlob, Message
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """Personas are created with passwords in almost every test here; the real hasher is slow on purpose."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture

@@ -42,6 +42,12 @@ def pytest_sessionstart(session):
         pytest.exit(f"REQUIRE_SERVICES=1 but Redis is unreachable: {exc}", returncode=3)
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Personas are created with passwords in almost every test; the real hasher is slow on purpose."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def alice(django_user_model):
     return django_user_model.objects.create_user("alice", password="alice-password-1")

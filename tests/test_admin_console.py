@@ -10,7 +10,7 @@ from django.urls import reverse
 from chat import admin_views
 from chat.models import Feedback, Message, ReviewMark, TranscriptView
 from tests import admin_helpers as h
-from tests.admin_helpers import fast_password_hashing, reviewer, reviewer_client, superuser  # noqa: F401 (fixtures)
+from tests.admin_helpers import reviewer, reviewer_client, superuser  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from chat.models import Feedback, ReviewMark, TranscriptView
 from tests import admin_helpers as h
-from tests.admin_helpers import fast_password_hashing, reviewer, reviewer_client, superuser  # noqa: F401 (fixtures)
+from tests.admin_helpers import reviewer, reviewer_client, superuser  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from chat import reporting
 from tests import admin_helpers as h
-from tests.admin_helpers import fast_password_hashing, reviewer, reviewer_client  # noqa: F401 (fixtures)
+from tests.admin_helpers import reviewer, reviewer_client  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db
 
