@@ -49,10 +49,25 @@ def hostile_frames(rng):
             if field == "ids" and value == [UUID] * 30:
                 continue  # a valid sync of unknown ids: answered with nothing
             yield json.dumps(frame)
+    yield from version_frames()
     for _ in range(30):
         yield "".join(rng.choice(string.printable) for _ in range(rng.randint(1, 200)))
     for _ in range(10):
         yield bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 200))).decode("latin-1")
+
+
+def version_frames():
+    """Edits, regenerates and version switches of messages that are not there, or with broken fields."""
+    for kind in ("edit", "regenerate", "branch"):
+        valid = {"type": kind, "id": UUID, "text": "hi", "client_id": UUID}
+        yield json.dumps(valid)  # no such message in this conversation
+        for field in ("id", "client_id", "text"):
+            for value in WRONG_VALUES:
+                if (kind, field) in {("branch", "client_id"), ("branch", "text"), ("regenerate", "text")}:
+                    continue  # fields these frames do not read
+                if field == "text" and isinstance(value, str) and value.strip():
+                    continue  # a valid text: refused anyway, but for the unknown message
+                yield json.dumps({**valid, field: value})
 
 
 async def count_messages():
