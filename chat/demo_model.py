@@ -1,6 +1,6 @@
 """What the offline demo model says: its canned words, apart from the API stand-in that serves them.
 
-Plain text functions with no imports from the app, so both the stand-in (chat/fake_inference.py), which must not
+Plain text functions with no imports from the app, so both the stand-in (chat/fake_replies.py), which must not
 load Django models, and the app's title request (chat/titles.py) can share them.
 """
 

@@ -6,54 +6,29 @@ rules, rate-limit headers from a sliding one-minute window, SSE chunks with reas
 ``data: [DONE]``.
 Scripted replies (``enqueue``) and faults (``inject``) come from the test or operator, never from message text,
 so nobody chatting with the demo can trigger a failure by typing a magic word.
+
+This module holds the app, its faults and the servers that run it; what the API accepts and refuses is in
+chat/fake_validation.py, how replies become chunks and completions in chat/fake_replies.py.
 """
 
 import asyncio
-import base64
-import binascii
-import io
 import json
 import math
-import re
 import socket
 import threading
 import time
-import uuid
-import warnings
 from collections import deque
 from dataclasses import dataclass, field
 
 import uvicorn
 from django.conf import settings
-from PIL import Image, UnidentifiedImageError
 
-from chat import demo_model
+from chat.fake_replies import Reply, completion, request_tokens, resolve, stream_chunks, demo_reply
+from chat.fake_validation import ApiError, validate
 
-KNOWN_MODELS = frozenset(
-    {"claude-4-5-sonnet", "claude-4-5-haiku", "claude-sonnet-4-6", "claude-4-sonnet", "claude-3-7-sonnet"}
-)
 DEFAULT_MODELS = frozenset({"claude-4-5-sonnet", "claude-4-5-haiku"})
 REQUEST_LIMIT, TOKEN_LIMIT, WINDOW = 150, 800_000, 60.0
-DEFAULT_MAX_TOKENS = 4096
-MAX_IMAGES, MAX_IMAGE_BYTES, MAX_IMAGE_SIDE = 20, int(3.75 * 1024 * 1024), 8000
-ROLES = ("system", "user", "assistant", "tool")
-ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "authorization_error",
-               429: "rate_limit_error"}
-DATA_URL = re.compile(r"data:image/(jpeg|png|gif|webp);base64,(.*)", re.S)
 FAULT_KINDS = ("status", "delay_first_byte", "cut", "malformed", "error_event", "drop")
-
-
-@dataclass
-class Reply:
-    """A scripted reply. ``tool_calls`` holds ``(name, arguments)`` pairs; ``chunk_size`` is characters per text
-    delta (None: word-sized deltas); ``finish_reason`` and ``usage`` default to what the reply implies."""
-
-    text: str = ""
-    reasoning: str | None = None
-    tool_calls: list = field(default_factory=list)
-    chunk_size: int | None = None
-    finish_reason: str | None = None
-    usage: dict | None = None
 
 
 @dataclass
@@ -77,18 +52,6 @@ class Fault:
     def __post_init__(self):
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {FAULT_KINDS}")
-
-
-class ApiError(Exception):
-    """An error response: ``payload`` is Heroku's error object unless the caller supplies a raw body."""
-
-    def __init__(self, status: int, message: str, headers: dict | None = None, payload=None):
-        super().__init__(message)
-        self.status = status
-        self.headers = headers or {}
-        kind = ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
-        self.payload = payload if payload is not None else {"error": {"code": status, "message": message,
-                                                                      "type": kind}}
 
 
 class FakeInference:
@@ -147,12 +110,12 @@ class FakeInference:
         if fault and fault.kind == "delay_first_byte" and await _wait_for(gone, fault.seconds):
             return  # the client gave up: it must not consume a reply scripted for a later request
         self._authorize(headers)
-        _validate(body, self.models)
+        validate(body, self.models)
         self._check_budget()
-        reply = _resolve(body, self.replies.popleft() if self.replies else demo_reply(body))
+        reply = resolve(body, self.replies.popleft() if self.replies else demo_reply(body))
         if not body.get("stream"):
-            return await _send_response(send, 200, _completion(body, reply), self._limit_headers())
-        await self._stream(reply, _stream_chunks(body, reply), fault, gone, send)
+            return await _send_response(send, 200, completion(body, reply), self._limit_headers())
+        await self._stream(reply, stream_chunks(body, reply), fault, gone, send)
 
     def _authorize(self, headers):
         scheme, _, token = headers.get("authorization", "").partition(" ")
@@ -163,7 +126,7 @@ class FakeInference:
         now = time.monotonic()
         while self._window and self._window[0][0] <= now - WINDOW:
             self._window.popleft()
-        self._window.append((now, _request_tokens(body)))
+        self._window.append((now, request_tokens(body)))
 
     def _check_budget(self):
         requests, tokens = len(self._window), sum(cost for _, cost in self._window)
@@ -236,314 +199,6 @@ class FakeInference:
             return await _send_response(send, error.status, error.payload, {})
         await _send_response(send, 200, {"ok": True}, {})
 
-
-# --- request validation, as Heroku and the Bedrock models behind it answer -------------------------------------
-
-
-def _validate(body, models):
-    if not isinstance(body, dict):
-        raise ApiError(400, "The request body must be a JSON object.")
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise ApiError(400, "model is required.")
-    if models is not None and model not in models:
-        if model in KNOWN_MODELS:
-            raise ApiError(403, f"This key is not authorized to use model {model}: it is not provisioned.")
-        raise ApiError(400, f"Unknown model: {model}.")
-    for name in ("temperature", "top_p"):
-        value = body.get(name)
-        if value is not None and (not _is_number(value) or not 0 <= value <= 1):
-            raise ApiError(400, f"{name} must be a number between 0 and 1.")
-    max_tokens = _max_tokens(body)
-    if type(max_tokens) is not int or max_tokens < 1:
-        raise ApiError(400, "max_tokens must be a positive integer.")
-    if "stream" in body and not isinstance(body["stream"], bool):
-        raise ApiError(400, "stream must be a boolean.")
-    _validate_thinking(body.get("extended_thinking"), max_tokens)
-    _validate_tools(body.get("tools"), body.get("tool_choice"))
-    _validate_messages(body.get("messages"))
-
-
-def _max_tokens(body: dict):
-    return DEFAULT_MAX_TOKENS if body.get("max_tokens") is None else body["max_tokens"]
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _validate_thinking(thinking, max_tokens):
-    if thinking is None:
-        return
-    if not isinstance(thinking, dict):
-        raise ApiError(400, "extended_thinking must be an object.")
-    if not thinking.get("enabled"):
-        return
-    budget = thinking.get("budget_tokens")
-    if type(budget) is not int or budget < 1024:
-        raise ApiError(400, "extended_thinking.budget_tokens must be an integer of at least 1024.")
-    if budget >= max_tokens:
-        raise ApiError(400, "extended_thinking.budget_tokens must be less than max_tokens.")
-
-
-def _validate_tools(tools, tool_choice):
-    names = []
-    for position, tool in enumerate(tools or []):
-        function = tool.get("function") if isinstance(tool, dict) else None
-        name = function.get("name") if isinstance(function, dict) else None
-        valid = isinstance(name, str) and re.fullmatch(r"[\w-]{1,64}", name) and tool.get("type") == "function"
-        if not valid:
-            raise ApiError(400, f"tools[{position}] must be a function tool with a valid name.")
-        names.append(name)
-    if tool_choice is None or tool_choice in ("none", "auto", "required"):
-        return
-    chosen = tool_choice.get("function", {}).get("name") if isinstance(tool_choice, dict) else None
-    if chosen not in names:
-        raise ApiError(400, "tool_choice must be none, auto, required or a function named in tools.")
-
-
-def _validate_messages(messages):
-    if not isinstance(messages, list) or not messages:
-        raise ApiError(400, "messages must be a non-empty list.")
-    open_calls, images = set(), 0
-    for position, message in enumerate(messages):
-        role = message.get("role") if isinstance(message, dict) else None
-        if role not in ROLES:
-            raise ApiError(400, f"messages[{position}].role must be one of {', '.join(ROLES)}.")
-        if role == "tool" and message.get("tool_call_id") not in open_calls:
-            raise ApiError(400, f"messages[{position}] is a tool result without a matching assistant tool call.")
-        if role != "tool":
-            # A tool result must answer a call of the assistant message just before it.
-            open_calls = {call.get("id") for call in message.get("tool_calls") or [] if isinstance(call, dict)}
-        images += _validate_content(position, role, message.get("content"))
-    if images > MAX_IMAGES:
-        raise ApiError(400, f"Too many images: {images}; at most {MAX_IMAGES} per request.")
-
-
-def _validate_content(position, role, content) -> int:
-    """The number of images in one message's content; raises ApiError for anything the API would refuse."""
-    if isinstance(content, str) or (content is None and role == "assistant"):
-        return 0
-    if not isinstance(content, list):
-        raise ApiError(400, f"messages[{position}].content must be a string or a list of parts.")
-    images = 0
-    for part in content:
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind == "text" and isinstance(part.get("text"), str):
-            continue
-        if kind != "image_url":
-            raise ApiError(400, f"messages[{position}].content has an unsupported part.")
-        if role != "user":
-            raise ApiError(400, f"messages[{position}]: images are only allowed in user messages.")
-        _validate_image(position, part.get("image_url"))
-        images += 1
-    return images
-
-
-def _validate_image(position, image_url):
-    url = image_url.get("url") if isinstance(image_url, dict) else image_url
-    data = _decode_data_url(url if isinstance(url, str) else "")
-    if data is None:
-        raise ApiError(400, f"messages[{position}]: images must be base64 data URLs of jpeg, png, gif or webp.")
-    if len(data) > MAX_IMAGE_BYTES:
-        raise ApiError(400, f"messages[{position}]: an image is larger than 3.75 MB.")
-    info = image_info(data)
-    if info is None:
-        raise ApiError(400, f"messages[{position}]: could not process image.")
-    if max(info[1], info[2]) > MAX_IMAGE_SIDE:
-        raise ApiError(400, f"messages[{position}]: an image is larger than 8000×8000 pixels.")
-
-
-def _decode_data_url(url: str) -> bytes | None:
-    match = DATA_URL.fullmatch(url.strip())
-    if not match:
-        return None
-    try:
-        return base64.b64decode(match.group(2), validate=True)
-    except (binascii.Error, ValueError):
-        return None
-
-
-def image_info(data: bytes) -> tuple[str, int, int] | None:
-    """(format, width, height) read from the image header only, or None when Pillow cannot identify it."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
-                return image.format or "unknown", image.width, image.height
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError):
-        return None
-
-
-# --- the reply -----------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Resolved:
-    """A reply fitted to one request: reasoning only when asked for, text cut at max_tokens, ids, usage."""
-
-    text: str
-    reasoning: str
-    calls: list  # (id, name, arguments as JSON text)
-    chunk_size: int | None
-    finish_reason: str
-    usage: dict
-
-
-def _resolve(body, reply: Reply) -> _Resolved:
-    thinking = body.get("extended_thinking") or {}
-    wants_reasoning = bool(thinking.get("enabled")) and thinking.get("include_reasoning") is not False
-    reasoning = (reply.reasoning or "Let me think about how to answer this.") if wants_reasoning else ""
-    text, finish = reply.text, reply.finish_reason
-    limit = _max_tokens(body) * 4
-    if finish is None and len(text) > limit:
-        text, finish = text[:limit], "length"
-    calls = [
-        (f"toolu_{uuid.uuid4().hex[:24]}", name, args if isinstance(args, str) else json.dumps(args))
-        for name, args in reply.tool_calls
-    ]
-    prompt = _request_tokens(body)
-    completion = _tokens(text + reasoning + "".join(arguments for _, _, arguments in calls))
-    usage = reply.usage or {"prompt_tokens": prompt, "completion_tokens": completion,
-                            "total_tokens": prompt + completion}
-    return _Resolved(text, reasoning, calls, reply.chunk_size, finish or ("tool_calls" if calls else "stop"), usage)
-
-
-def _stream_chunks(body, reply: _Resolved) -> list[dict]:
-    """Every chunk of the stream: role first, reasoning, text, fragmented tool calls, then finish with usage."""
-    base = {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion.chunk", "created": int(time.time()),
-            "model": body["model"]}
-    deltas = [{"role": "assistant", "content": ""}]
-    deltas += [{"reasoning": {"thinking": piece}} for piece in _pieces(reply.reasoning, reply.chunk_size)]
-    deltas += [{"content": piece} for piece in _pieces(reply.text, reply.chunk_size)]
-    for index, (call_id, name, arguments) in enumerate(reply.calls):
-        function = {"name": name, "arguments": ""}
-        deltas.append({"tool_calls": [{"index": index, "id": call_id, "type": "function", "function": function}]})
-        deltas += [{"tool_calls": [{"index": index, "function": {"arguments": piece}}]}
-                   for piece in _pieces(arguments, max(1, math.ceil(len(arguments) / 3)))]
-    chunks = [{**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]} for delta in deltas]
-    last = {"index": 0, "delta": {}, "finish_reason": reply.finish_reason}
-    return chunks + [{**base, "choices": [last], "usage": reply.usage}]
-
-
-def _completion(body, reply: _Resolved) -> dict:
-    message = {"role": "assistant", "content": reply.text if reply.text or not reply.calls else None, "refusal": None}
-    if reply.calls:
-        message["tool_calls"] = [{"id": call_id, "type": "function", "function": {"name": name, "arguments": args}}
-                                 for call_id, name, args in reply.calls]
-    if reply.reasoning:
-        message["reasoning"] = {"thinking": reply.reasoning}
-    return {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
-            "model": body["model"], "system_fingerprint": "fake-heroku-inference",
-            "choices": [{"index": 0, "finish_reason": reply.finish_reason, "message": message}],
-            "usage": reply.usage}
-
-
-def _pieces(text: str, size: int | None) -> list[str]:
-    """Deltas of ``size`` characters, or word-sized ones (each word with the spaces after it)."""
-    if not text:
-        return []
-    if size:
-        return [text[start:start + size] for start in range(0, len(text), size)]
-    return re.findall(r"\S+\s*|\s+", text)
-
-
-def _tokens(text: str) -> int:
-    return max(1, math.ceil(len(text) / 4))
-
-
-def _request_tokens(body) -> int:
-    """A rough prompt size: four characters a token, a flat 1,000 per image."""
-    if not isinstance(body, dict):
-        return 1
-    text, images = json.dumps(body.get("tools") or []), 0
-    for message in body.get("messages") or []:
-        content = message.get("content") if isinstance(message, dict) else None
-        text += _text_of(content)
-        images += len(_image_urls(content))
-    return _tokens(text) + 1000 * images
-
-
-def _text_of(content) -> str:
-    if isinstance(content, str):
-        return content
-    parts = content if isinstance(content, list) else []
-    return "\n".join(p["text"] for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str))
-
-
-def _image_urls(content) -> list[str]:
-    parts = content if isinstance(content, list) else []
-    urls = [p.get("image_url") for p in parts if isinstance(p, dict) and p.get("type") == "image_url"]
-    return [url.get("url", "") if isinstance(url, dict) else str(url) for url in urls]
-
-
-# --- the demo model's answers (its words are in chat/demo_model.py) ------------------------------------------
-
-
-def demo_reply(body: dict) -> Reply:
-    """The demo model's answer to a valid request: a title for the app's title request, a labelled echo, one
-    call of a tool the user named, or a quote of a tool result."""
-    messages = body["messages"]
-    last = messages[-1]
-    if messages[0]["role"] == "system" and messages[0].get("content") == demo_model.TITLE_PROMPT:
-        return Reply(text=demo_model.title(_text_of(last.get("content"))))
-    if last["role"] == "tool":
-        return Reply(text=_tool_result_text(messages, last))
-    tool = _named_tool(body, last)
-    if tool is not None:
-        name = tool["function"]["name"]
-        return Reply(text=f"I'll use the `{name}` tool.", tool_calls=[(name, _placeholder_arguments(tool))])
-    user = next((message for message in reversed(messages) if message["role"] == "user"), last)
-    question = _text_of(user.get("content")).strip()
-    return Reply(text=demo_model.greeting(question, _describe_images(user)), reasoning=demo_model.reasoning(question))
-
-
-def _describe_images(message: dict) -> str:
-    described = []
-    for url in _image_urls(message.get("content")):
-        data = _decode_data_url(url)
-        info = image_info(data) if data else None
-        described.append(f"a {info[0]} image of {info[1]}×{info[2]} pixels" if info else "an unreadable image")
-    if not described:
-        return "You attached no images."
-    listed = ", ".join(described[:-1]) + " and " + described[-1] if len(described) > 1 else described[0]
-    return f"You attached {len(described)} image{'s' if len(described) > 1 else ''}: {listed}."
-
-
-def _named_tool(body: dict, last: dict) -> dict | None:
-    if last["role"] != "user" or body.get("tool_choice") == "none":
-        return None
-    text = _text_of(last.get("content"))
-    for tool in body.get("tools") or []:
-        name = tool["function"]["name"]
-        if re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text, re.I):
-            return tool
-    return None
-
-
-def _placeholder_arguments(tool: dict) -> dict:
-    """Arguments for the required parameters: the schema's default, first enum value or example, else by type."""
-    schema = tool["function"].get("parameters") or {}
-    properties = schema.get("properties") or {}
-    by_type = {"string": "example", "integer": 1, "number": 1, "boolean": True, "array": [], "object": {}}
-    arguments = {}
-    for name in schema.get("required") or []:
-        spec = properties.get(name) or {}
-        if "default" in spec:
-            arguments[name] = spec["default"]
-        elif spec.get("enum") or spec.get("examples"):
-            arguments[name] = (spec.get("enum") or spec.get("examples"))[0]
-        else:
-            arguments[name] = by_type.get(spec.get("type"), "example")
-    return arguments
-
-
-def _tool_result_text(messages: list, result: dict) -> str:
-    calls = [call for message in messages if message["role"] == "assistant"
-             for call in message.get("tool_calls") or [] if isinstance(call, dict)]
-    call = next((call for call in calls if call.get("id") == result.get("tool_call_id")), {})
-    name = (call.get("function") or {}).get("name", "tool")
-    return demo_model.tool_result(name, _text_of(result.get("content")).strip())
 
 
 # --- ASGI plumbing -------------------------------------------------------------------------------------------
