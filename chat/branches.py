@@ -38,6 +38,14 @@ class Tree:
             path.append(node)
         return path
 
+    def path_to(self, pk):
+        """Message ids from the first message down to ``pk`` (included); empty for None."""
+        path = []
+        while pk is not None:
+            path.append(pk)
+            pk = self.parent[pk]
+        return path[::-1]
+
     def leaf(self):
         path = self.path()
         return path[-1] if path else None

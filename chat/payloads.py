@@ -29,9 +29,12 @@ def build_messages(conversation, *, before=None):
     request: the newest are kept (the message being answered always fits, it has at most as many) and each
     older one is replaced by the text part "[earlier image omitted]".
     """
-    path = Tree.of(conversation).path()
-    if before is not None and before.pk in path:
-        path = path[: path.index(before.pk)]
+    # A reply just stored knows its history (store.start_turn_records): no second look at the tree.
+    path = getattr(before, "history_ids", None)
+    if path is None:
+        path = Tree.of(conversation).path()
+        if before is not None and before.pk in path:
+            path = path[: path.index(before.pk)]
     ids = path[-settings.CHAT_HISTORY_MESSAGES :]
     # Plain tuples: this runs before every reply, over up to CHAT_HISTORY_MESSAGES rows.
     found = Message.objects.filter(pk__in=ids).exclude(status=Message.Status.STREAMING)

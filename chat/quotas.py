@@ -7,7 +7,7 @@ user (any tab, any process) are counted one after the other.
 from datetime import timedelta, timezone as dt_timezone
 
 from django.conf import settings
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from .models import Message
@@ -38,6 +38,10 @@ def tokens_today(messages, now):
     """Tokens of today's replies (UTC): reported usage when known, else the estimate of a reply still streaming."""
     midnight = now.astimezone(dt_timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
     replies = messages.filter(role=Message.Role.ASSISTANT, created_at__gte=midnight)
-    used = replies.aggregate(prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens"))
-    pending = replies.filter(status=Message.Status.STREAMING).aggregate(tokens=Sum("estimated_tokens"))
-    return (used["prompt"] or 0) + (used["completion"] or 0) + (pending["tokens"] or 0)
+    # One query: this runs before every reply's first token.
+    used = replies.aggregate(
+        prompt=Sum("prompt_tokens"),
+        completion=Sum("completion_tokens"),
+        pending=Sum("estimated_tokens", filter=Q(status=Message.Status.STREAMING)),
+    )
+    return sum(value or 0 for value in used.values())

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Prefetch, Sum, prefetch_related_objects
+from django.db.models import Prefetch, Q, Sum, prefetch_related_objects
 from django.http import Http404
 from django.utils import timezone
 
@@ -79,8 +79,20 @@ def _find(conv, public_id, role):
         raise NotFound from None
 
 
-def _resend(conv, client_id):
-    return conv.messages.filter(client_id=client_id).prefetch_related(_ATTACHMENTS).first()
+def _resend_or_refuse(conv, client_id):
+    """The stored message of a resend (same ``client_id``); else raise Busy while a reply streams.
+
+    One query for both (they sit before every reply's first token); a resend is answered even while its own
+    reply streams.
+    """
+    found = list(conv.messages.filter(Q(client_id=client_id) | Q(status=Message.Status.STREAMING)))
+    resent = [message for message in found if message.client_id == client_id]
+    if resent:
+        prefetch_related_objects(resent, _ATTACHMENTS)
+        return resent[0]
+    if found:
+        raise Busy
+    return None
 
 
 def _create_reply(conv, parent, *, model, worker, estimated_tokens, client_id=None):
@@ -118,10 +130,9 @@ def start_turn_records(
     is the reply's first estimate for the daily quota. Nothing is stored when it raises.
     """
     with _turn_lock(conversation) as (owner, conv):
-        existing = _resend(conv, client_id)
+        existing = _resend_or_refuse(conv, client_id)
         if existing is not None:
             return existing, None, False
-        _refuse_while_streaming(conv)
         quotas.check(owner)
         tree = branches.Tree.of(conv)
         original = _find(conv, edit, Message.Role.USER) if edit is not None else None
@@ -137,8 +148,12 @@ def start_turn_records(
         if original is not None:
             attachments.copy_to(original, user_message)
             _show_new_version(conv, user_message)
-        prefetch_related_objects([user_message], _ATTACHMENTS)
+        if attachment_ids or original is not None:
+            prefetch_related_objects([user_message], _ATTACHMENTS)
+        else:  # nothing to look up: one query less before the first token
+            user_message._prefetched_objects_cache = {"attachments": Attachment.objects.none()}
         reply = _create_reply(conv, user_message, model=model, worker=worker, estimated_tokens=estimated_tokens)
+        reply.history_ids = tree.path_to(parent) + [user_message.pk]  # the prompt's messages, for build_messages
         if not conv.title:
             conv.title = title_from(text) or fallback_title_of_images(user_message)
         conv.save(update_fields=["title", "updated_at"])
@@ -153,18 +168,19 @@ def regenerate_records(conversation, *, reply_id, client_id, model, worker, esti
     ``start_turn_records`` does.
     """
     with _turn_lock(conversation) as (owner, conv):
-        existing = _resend(conv, client_id)
+        existing = _resend_or_refuse(conv, client_id)
         if existing is not None:
             return existing, False
-        _refuse_while_streaming(conv)
         old = _find(conv, reply_id, Message.Role.ASSISTANT)
         if old.parent_id is None:
             raise NotFound  # a reply always answers a user message
         quotas.check(owner)
-        branches.Tree.of(conv).select(old.parent_id)
+        tree = branches.Tree.of(conv)
+        tree.select(old.parent_id)
         reply = _create_reply(
             conv, old.parent, model=model, worker=worker, estimated_tokens=estimated_tokens, client_id=client_id
         )
+        reply.history_ids = tree.path_to(old.parent_id)
         _show_new_version(conv, reply)
         conv.save(update_fields=["updated_at"])
     return reply, True
