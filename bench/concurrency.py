@@ -2,19 +2,33 @@
 
 Starts the stand-in API (paced like a model, --delay between deltas) and one uvicorn process (SQLite +
 in-memory layer, or DATABASE_URL/REDIS_URL when set), then for each N: N users, each on its own socket, send one
-message at the same moment and read the reply to the end. Prints completed turns, errors, p50/p99 time to first
-token, p99 of the gap added between deltas (gap minus the model's own pacing), the process's CPU and peak RSS,
-and CPU per delivered delta. Last, 1,000 idle sockets: RSS per socket.
+message at the same moment (or spread evenly over --spread seconds) and read the reply to the end. Prints
+completed turns, errors, p50/p99 time to first token, p99 of the gap added between deltas (gap minus the model's
+own pacing), the server's CPU and peak RSS, CPU per delivered delta, the CPU the stand-in and the clients took
+from the same cores and, on Postgres, the peak number of connections to the database. Last, 1,000 idle sockets
+on a fresh server: RSS per socket.
+
+CPU per delivered delta includes each turn's fixed costs (storing it, the HTTP request, the outcome); the cost
+of one more delta is the difference between two runs with different --deltas, divided by the extra deltas.
+
+--procfile runs the Procfile's web command instead (gunicorn with WEB_CONCURRENCY uvicorn workers, default 2):
+CPU is then summed over the workers and RSS is the largest worker's. --profile FILE records the server with
+py-spy during the waves (collapsed stacks, one line per stack; `pip install py-spy`).
 
     .venv/bin/python bench/concurrency.py [--users 50,200] [--idle 1000] [--delay 0.04] [--deltas 60]
+                                          [--spread 0] [--procfile] [--profile FILE]
 """
 
 import argparse
 import asyncio
 import json
 import os
-import statistics
+import re
+import shutil
+import signal
+import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -34,13 +48,35 @@ from django.test import Client
 from chat.models import Conversation
 out = []
 for i in range({n}):
-    user = get_user_model().objects.create_user(f"bench{offset}_{{i}}", password="x")
+    # No password: hashing one costs ~0.3 s, and the session is made directly.
+    user = get_user_model().objects.create(username=f"bench{offset}_{{i}}")
     conversation = Conversation.objects.create(owner=user)
     client = Client()
     client.force_login(user)
     out.append(["sessionid=" + client.cookies["sessionid"].value, str(conversation.public_id)])
 print(json.dumps(out))
 """
+
+
+class Server:
+    """The web process, or gunicorn's workers under --procfile: their pids, CPU and memory."""
+
+    def __init__(self, proc, port):
+        self.proc, self.port = proc, port
+
+    def pids(self):
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        workers = [int(pid) for pid in children.read_text().split()] if children.exists() else []
+        # uvicorn serves in the process itself; gunicorn's master only supervises its workers.
+        return workers if "gunicorn" in " ".join(self.proc.args) else [self.proc.pid]
+
+    def cpu_seconds(self):
+        return sum(cpu_seconds(pid) for pid in self.pids())
+
+    def memory_kib(self, field, total=False):
+        """The largest worker's figure (each worker is a process with its own memory), or their sum."""
+        figures = [memory_kib(pid, field) for pid in self.pids()]
+        return sum(figures) if total else max(figures)
 
 
 def cpu_seconds(pid):
@@ -55,6 +91,32 @@ def memory_kib(pid, field):
     return 0
 
 
+class ConnectionPeak:
+    """Polls pg_stat_activity while a wave runs: the most connections open to the bench's database at once."""
+
+    def __init__(self, database_url):
+        import psycopg
+
+        self.conn = psycopg.connect(database_url, autocommit=True)
+        self.name = self.conn.info.dbname
+        self.peak, self._stop = 0, threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self):
+        query = "SELECT count(*) - 1 FROM pg_stat_activity WHERE datname = %s"  # minus this poller
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, self.conn.execute(query, [self.name]).fetchone()[0])
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.conn.close()
+
+
 def percentile(values, q):
     if not values:
         return float("nan")
@@ -62,8 +124,8 @@ def percentile(values, q):
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def one_turn(port, cookie, conversation, start, pacing):
-    """Send one message when ``start`` fires; returns (ttft, added gaps, deltas, error or None)."""
+async def one_turn(port, cookie, conversation, start, pacing, offset=0.0):
+    """Send one message ``offset`` seconds after ``start`` fires; returns (ttft, added gaps, deltas, error)."""
     try:
         async with websockets.connect(
             f"ws://127.0.0.1:{port}/ws/c/{conversation}/", origin=f"http://127.0.0.1:{port}",
@@ -71,6 +133,8 @@ async def one_turn(port, cookie, conversation, start, pacing):
         ) as ws:
             assert json.loads(await ws.recv())["type"] == "ready"
             await start.wait()
+            if offset:
+                await asyncio.sleep(offset)
             sent = time.perf_counter()
             await ws.send(json.dumps({"type": "send", "text": "Tell me a story", "client_id": str(uuid.uuid4())}))
             first, last, gaps, deltas = None, None, [], 0
@@ -94,34 +158,48 @@ async def one_turn(port, cookie, conversation, start, pacing):
         return None, [], 0, type(exc).__name__
 
 
-async def wave(port, pid, users, pacing):
+async def wave(server, users, pacing, spread, api_pid):
     start = asyncio.Event()
-    tasks = [asyncio.create_task(one_turn(port, cookie, conv, start, pacing)) for cookie, conv in users]
+    tasks = [asyncio.create_task(one_turn(server.port, cookie, conv, start, pacing, spread * i / len(users)))
+             for i, (cookie, conv) in enumerate(users)]
     await asyncio.sleep(2 + len(users) / 100)  # every socket open and ready before the sends
-    cpu0 = cpu_seconds(pid)
+    cpu0, others0 = server.cpu_seconds(), others_cpu(api_pid)
     started = time.perf_counter()
     start.set()
     results = await asyncio.gather(*tasks)
-    return results, cpu_seconds(pid) - cpu0, time.perf_counter() - started
+    others = [after - before for after, before in zip(others_cpu(api_pid), others0)]
+    return results, server.cpu_seconds() - cpu0, time.perf_counter() - started, others
 
 
-async def idle_sockets(port, pid, cookie, conversation, count):
-    before = memory_kib(pid, "VmRSS")
+def others_cpu(api_pid):
+    """CPU seconds of the stand-in API and of these clients: they share the machine's cores with the server."""
+    return cpu_seconds(api_pid), time.process_time()
+
+
+async def idle_sockets(server, cookie, conversation, count, warm_up=20):
+    """RSS added per open socket; the first ``warm_up`` sockets pay the server's one-time costs (imports,
+    caches, the database pool) and are not counted."""
+    port = server.port
     sockets = []
-    for _ in range(count):
-        sockets.append(await websockets.connect(
-            f"ws://127.0.0.1:{port}/ws/c/{conversation}/", origin=f"http://127.0.0.1:{port}",
-            additional_headers={"Cookie": cookie}, open_timeout=60, compression=None))
-    for ws in sockets:
-        await ws.recv()  # ready
-    await asyncio.sleep(1)
-    after = memory_kib(pid, "VmRSS")
+
+    async def open_more(n):
+        for _ in range(n):
+            sockets.append(await websockets.connect(
+                f"ws://127.0.0.1:{port}/ws/c/{conversation}/", origin=f"http://127.0.0.1:{port}",
+                additional_headers={"Cookie": cookie}, open_timeout=60, compression=None))
+            await sockets[-1].recv()  # ready
+        await asyncio.sleep(1)
+
+    await open_more(warm_up)
+    before = server.memory_kib("VmRSS", total=True)
+    await open_more(count)
+    after = server.memory_kib("VmRSS", total=True)
     for ws in sockets:
         await ws.close()
     return (after - before) / count
 
 
-def report(n, results, cpu, wall, pid):
+def report(n, results, cpu, wall, others, server, connections=None):
     ttfts = [r[0] for r in results if r[0] is not None and r[3] is None]
     gaps = [g for r in results for g in r[1]]
     deltas = sum(r[2] for r in results)
@@ -131,7 +209,63 @@ def report(n, results, cpu, wall, pid):
           f"added delta gap p50 {percentile(gaps, 0.5) * 1000:.1f} ms, p99 {percentile(gaps, 0.99) * 1000:.1f} ms")
     print(f"  process CPU {cpu:.2f} s over {wall:.1f} s ({cpu / wall * 100:.0f}% of a core), "
           f"{deltas} deltas delivered, {cpu / max(deltas, 1) * 1e6:.0f} µs CPU per delta; "
-          f"peak RSS {memory_kib(pid, 'VmHWM') / 1024:.0f} MiB")
+          f"peak RSS {server.memory_kib('VmHWM') / 1024:.0f} MiB")
+    print(f"  on the same cores: stand-in API {others[0]:.2f} s CPU, bench clients {others[1]:.2f} s CPU")
+    if connections is not None:
+        print(f"  Postgres connections to the bench database: peak {connections.peak}")
+
+
+def start_web(procs, env, procfile, name="web"):
+    if not procfile:
+        web = procs.web(name, env)
+        return Server(web, web.port)
+    command = re.search(r"^web:\s*(.+)$", (ROOT / "Procfile").read_text(), re.M)[1]
+    port = servers.free_port()
+    path = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # the venv's gunicorn
+    proc = procs.start(name, ["bash", "-c", "exec " + command], {**env, "PORT": str(port), "PATH": path})
+    servers.wait_for(lambda: servers.port_open(port) or proc.poll() is not None, 60, "gunicorn")
+    assert proc.poll() is None, proc.log_path.read_text()
+    server = Server(proc, port)
+    servers.wait_for(lambda: len(server.pids()) >= int(env.get("WEB_CONCURRENCY", 2)), 30, "the workers")
+    return server
+
+
+def start_profiler(server, path):
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    pid = server.proc.pid
+    # --gil: only the thread holding the GIL, i.e. where CPU goes, not threads waiting on locks or sockets.
+    command = [spy, "record", "--pid", str(pid), "--format", "raw", "--output", path, "--rate", "200", "--gil"]
+    if pid not in server.pids():
+        command.append("--subprocesses")  # gunicorn: the workers are the master's children
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+# Frames on nearly every stack (event loop, threads, servers): they say nothing about where the time goes.
+PLUMBING = re.compile(
+    r"\((asyncio/|threading\.py|concurrent/|gunicorn/|selectors\.py|uvicorn/|asgiref/|click/|<string>|<frozen)"
+    r"|^<module>"
+)
+
+
+def summarize_profile(path, top=15):
+    """Where the server's samples went: functions by own samples and by samples with them on the stack."""
+    own, inclusive, total = {}, {}, 0
+    for line in Path(path).read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack:
+            continue
+        # "function (path/to/file.py:line)" without the line, the path shortened to its package
+        frames = [re.sub(r":\d+\)$", ")", re.sub(r"\(.*?(site-packages|lib/python3\.\d+|/work/main)/", "(", f))
+                  for f in stack.split(";") if not f.startswith("process ")]
+        total += int(count)
+        own[frames[-1]] = own.get(frames[-1], 0) + int(count)
+        for frame in set(frames):
+            if not PLUMBING.search(frame):
+                inclusive[frame] = inclusive.get(frame, 0) + int(count)
+    for title, table in (("own samples", own), ("on the stack", inclusive)):
+        print(f"profile, top {top} by {title} ({total} samples):")
+        for frame, count in sorted(table.items(), key=lambda item: -item[1])[:top]:
+            print(f"  {count / total * 100:5.1f}%  {frame}")
 
 
 def main():
@@ -140,6 +274,9 @@ def main():
     parser.add_argument("--idle", type=int, default=1000)
     parser.add_argument("--delay", type=float, default=0.04)
     parser.add_argument("--deltas", type=int, default=60)
+    parser.add_argument("--spread", type=float, default=0.0, help="seconds over which the sends are spread")
+    parser.add_argument("--procfile", action="store_true", help="run the Procfile's web command (gunicorn)")
+    parser.add_argument("--profile", help="write py-spy's collapsed stacks of the server to this file")
     args = parser.parse_args()
     counts = [int(n) for n in args.users.split(",")]
     import tempfile
@@ -149,22 +286,43 @@ def main():
                                  UPSTREAM_REQUESTS_PER_MINUTE="100000", UPSTREAM_TOKENS_PER_MINUTE="1000000000",
                                  CHAT_USER_MESSAGES_PER_MINUTE="1000", LOG_LEVEL="WARNING")
         procs = servers.Processes(Path(tmp))
+        postgres = env.get("DATABASE_URL", "").startswith("postgres")
         try:
             api = procs.stand_in(env, delay=args.delay)
-            web = procs.web("web", env)
-            print(f"one uvicorn process, {'Postgres' if env.get('DATABASE_URL') else 'SQLite'}, "
-                  f"model paced {args.delay * 1000:.0f} ms/delta, {args.deltas} deltas a reply")
+            api_pid = procs.procs[-1].pid
+            server = start_web(procs, env, args.procfile)
+            shape = f"gunicorn, {len(server.pids())} workers" if args.procfile else "one uvicorn process"
+            layer = "Redis" if env.get("REDIS_URL") else "in-memory"
+            sends = f"sends spread over {args.spread:g} s" if args.spread else "sends at one moment"
+            print(f"{shape}, {'Postgres' if postgres else 'SQLite'} + {layer}, model paced "
+                  f"{args.delay * 1000:.0f} ms/delta, {args.deltas} deltas a reply, {sends}")
+            time.sleep(1)
+            print(f"idle RSS after start: {server.memory_kib('VmRSS') / 1024:.0f} MiB")
+            profiler = start_profiler(server, args.profile) if args.profile else None
             for i, n in enumerate(counts):
                 users = servers.shell(env, USERS.format(n=n, offset=i))
                 text = " ".join(f"w{k}" for k in range(args.deltas))
-                for _ in range(n):
-                    httpx.post(f"{api}/__control__/replies", json={"text": text}, timeout=10)
-                results, cpu, wall = asyncio.run(wave(web.port, web.pid, users, args.delay))
-                report(n, results, cpu, wall, web.pid)
+                httpx.post(f"{api}/__control__/replies", json=[{"text": text}] * n, timeout=10)
+                connections = ConnectionPeak(env["DATABASE_URL"]) if postgres else None
+                if connections:
+                    with connections:
+                        outcome = asyncio.run(wave(server, users, args.delay, args.spread, api_pid))
+                else:
+                    outcome = asyncio.run(wave(server, users, args.delay, args.spread, api_pid))
+                report(n, *outcome, server, connections)
+            if profiler:
+                profiler.send_signal(signal.SIGINT)
+                profiler.wait(30)
+                summarize_profile(args.profile)
             if args.idle:
+                # On a fresh server: one that has served the waves reuses the memory they freed, and the
+                # sockets would look free.
+                os.killpg(server.proc.pid, signal.SIGKILL)
+                server.proc.wait(10)
+                server = start_web(procs, env, args.procfile, name="idle")
                 cookie, conversation = servers.shell(env, USERS.format(n=1, offset="idle"))[0]
-                per_socket = asyncio.run(idle_sockets(web.port, web.pid, cookie, conversation, args.idle))
-                print(f"{args.idle} idle sockets: {per_socket:.1f} KiB RSS per socket")
+                per_socket = asyncio.run(idle_sockets(server, cookie, conversation, args.idle))
+                print(f"{args.idle} idle sockets on a fresh server: {per_socket:.1f} KiB RSS per socket")
         finally:
             procs.close()
 

@@ -48,6 +48,16 @@ class Hub:
         self._heartbeat = None
         self._sweeper = None
 
+    def stats(self):
+        """Sizes of the per-conversation state this process holds; all zero once nobody watches and no reply
+        runs (bench/soak.py checks that nothing outlives its last watcher)."""
+        return {
+            "conversations_watched": len(self.watchers),
+            "sockets": sum(len(sockets) for sockets in self.watchers.values()),
+            "turns": len(self.turns),
+            "remote_watchers": sum(len(getattr(turn, "remote", ())) for turn in self.turns.values()),
+        }
+
     # Local sockets --------------------------------------------------------------------------------
 
     async def attach(self, socket, key, group):

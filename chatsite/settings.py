@@ -119,14 +119,25 @@ TEMPLATES = [
 ASGI_APPLICATION = "chatsite.asgi.application"
 
 # Database: SQLite by default, DATABASE_URL (Heroku Postgres) when set. Under ASGI every sync-to-async
-# thread would hold its own connection, so connections are not persisted (CONN_MAX_AGE=0).
+# thread would hold its own connection, so connections are not persisted (CONN_MAX_AGE=0). Each process keeps
+# a psycopg pool instead: opening a connection for every trip to the database thread cost more than the
+# queries (bench/concurrency.py), and the pool caps a process at DATABASE_POOL_MAX connections, so two
+# workers a dyno stay under 80 % of an Essential plan's 20. DATABASE_POOL_MAX=0 turns the pool off.
 DATABASE_URL = env_str("DATABASE_URL")
+DATABASE_POOL_MAX = env_int("DATABASE_POOL_MAX", 6)
 if DATABASE_URL:
     DATABASES = {
+        # Health checks make the pool test a connection before lending it (one round trip), so a connection
+        # the server dropped while it sat idle fails no request.
         "default": dj_database_url.parse(
-            DATABASE_URL, conn_max_age=0, conn_health_checks=False, ssl_require=ON_HEROKU
+            DATABASE_URL, conn_max_age=0, conn_health_checks=bool(DATABASE_POOL_MAX), ssl_require=ON_HEROKU
         )
     }
+    if DATABASE_POOL_MAX:
+        # A request that waits longer than `timeout` for a connection fails instead of piling up.
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1, "max_size": DATABASE_POOL_MAX, "timeout": 10,
+        }
 else:
     DATABASES = {
         "default": {
@@ -147,7 +158,9 @@ else:
 # Channel layer: in-memory on one process, Redis when REDIS_URL is set (Heroku Key-Value Store).
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
-    redis_host = {"address": REDIS_URL}
+    # redis-py's default read timeout (5 s) equals channels_redis's blocking read: a quiet layer would raise on
+    # every read and drop idle sockets. The timeout must be longer than that read.
+    redis_host = {"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 5}
     if REDIS_URL.startswith("rediss://"):
         # Heroku's Key-Value Store uses self-signed certificates; this key breaks plain redis:// URLs.
         redis_host["ssl_cert_reqs"] = None
