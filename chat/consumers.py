@@ -55,6 +55,9 @@ def _get_conversation(user, public_id):
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
+    # The hub listens on one channel per process (chat/hub.py); a channel per socket would only cost a read
+    # task and a receive buffer per connection that nothing ever uses.
+    channel_layer_alias = None
     conversation = None
     refused_in_a_row = 0
 
