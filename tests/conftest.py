@@ -42,6 +42,16 @@ def pytest_sessionstart(session):
         pytest.exit(f"REQUIRE_SERVICES=1 but Redis is unreachable: {exc}", returncode=3)
 
 
+@pytest.fixture
+def procs(tmp_path):
+    """Real server processes started by a test (tests/servers.py), all stopped at its end."""
+    from tests.servers import Processes
+
+    group = Processes(tmp_path)
+    yield group
+    group.close()
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """Personas are created with passwords in almost every test; the real hasher is slow on purpose."""

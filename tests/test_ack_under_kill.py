@@ -54,13 +54,6 @@ def services():
     return servers.real_services("the kill -9 acknowledgement test")
 
 
-@pytest.fixture
-def procs(tmp_path):
-    group = servers.Processes(tmp_path)
-    yield group
-    group.close()
-
-
 def stored_client_ids(database_url):
     """Client ids of every stored user message, duplicates kept."""
     with psycopg.connect(database_url) as conn:

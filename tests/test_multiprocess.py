@@ -18,13 +18,6 @@ def services():
     return servers.real_services("the multi-process test")
 
 
-@pytest.fixture
-def procs(tmp_path):
-    group = servers.Processes(tmp_path)
-    yield group
-    group.close()
-
-
 class Follower:
     """What a browser tab does with the frames of one reply: replace on `message`, append the next `delta`."""
 

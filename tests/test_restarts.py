@@ -82,13 +82,6 @@ async def test_the_sweeper_leaves_live_replies_alone(conversation, settings):
 # --- Real server processes ---------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def procs(tmp_path):
-    group = servers.Processes(tmp_path)
-    yield group
-    group.close()
-
-
 def env_for(tmp_path, **values):
     return servers.server_env(tmp_path, os.environ.get("DATABASE_URL", ""), os.environ.get("REDIS_URL", ""),
                               **values)
