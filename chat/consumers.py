@@ -135,31 +135,30 @@ class ChatConsumer(AsyncWebsocketConsumer):
         attachment_ids = _attachment_ids(frame.get("attachments"), client_id)
         text = _text(frame, client_id, allow_empty=bool(attachment_ids))
         async with _refusals(client_id):
-            message, created = await generation.start_turn(
+            started = await generation.start_turn(
                 self.conversation, text=text, client_id=client_id, attachment_ids=attachment_ids
             )
-        if not created:
-            # A resend of a stored message: acknowledge it again, start nothing.
-            await self.send_text(generation.message_frame(message))
+        await self._acknowledge_resend(*started)
 
     async def handle_edit(self, frame):
         client_id = _client_id(frame)
         message_id = _message_id(frame, client_id)
         text = _text(frame, client_id)
         async with _refusals(client_id):
-            message, created = await generation.start_turn(
-                self.conversation, text=text, client_id=client_id, edit=message_id
-            )
-        if not created:
-            await self.send_text(generation.message_frame(message))
+            started = await generation.start_turn(self.conversation, text=text, client_id=client_id, edit=message_id)
+        await self._acknowledge_resend(*started)
 
     async def handle_regenerate(self, frame):
         client_id = _client_id(frame)
         message_id = _message_id(frame, client_id)
         async with _refusals(client_id):
-            reply, created = await generation.regenerate(self.conversation, reply_id=message_id, client_id=client_id)
+            started = await generation.regenerate(self.conversation, reply_id=message_id, client_id=client_id)
+        await self._acknowledge_resend(*started)
+
+    async def _acknowledge_resend(self, message, created):
+        """A resend of a stored frame (same client_id) is acknowledged again; nothing was started."""
         if not created:
-            await self.send_text(generation.message_frame(reply))
+            await self.send_text(generation.message_frame(message))
 
     async def handle_branch(self, frame):
         message_id = _message_id(frame, None)
