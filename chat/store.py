@@ -72,9 +72,11 @@ def _refuse_while_streaming(conv):
         raise Busy
 
 
-def _find(conv, public_id, role):
+def _find(conv, public_id, role=None):
+    """The conversation's message ``public_id`` (of ``role``, if given); NotFound for anything else."""
+    messages = conv.messages.filter(role=role) if role else conv.messages
     try:
-        return conv.messages.get(public_id=public_id, role=role)
+        return messages.get(public_id=public_id)
     except (Message.DoesNotExist, ValueError, ValidationError):
         raise NotFound from None
 
@@ -194,11 +196,7 @@ def select_version(conversation, public_id):
     """
     with _turn_lock(conversation) as (_, conv):
         _refuse_while_streaming(conv)
-        try:
-            message = conv.messages.get(public_id=public_id)
-        except (Message.DoesNotExist, ValueError, ValidationError):
-            raise NotFound from None
-        branches.Tree.of(conv).select(message.pk)
+        branches.Tree.of(conv).select(_find(conv, public_id).pk)
 
 
 def visible_messages(conversation, *, size, before=None, at=None):
