@@ -148,8 +148,10 @@ def _store_turn(conversation, store_records, **fields):
         reply.branch = branches.ONLY  # it continues the conversation: nothing has other versions
         frames = [message_frame(message, branch=branches.ONLY), message_frame(reply)]
     else:
-        reply.branch = branches.Tree.of(conversation).branch(reply.pk)
-        frames = [history_frame(conversation)]  # a new version: the visible conversation changed
+        # A new version: the visible conversation changed. The new reply ends it, its position already worked out.
+        shown, has_older = store.visible_messages(conversation, size=store.PAGE_SIZE)
+        reply.branch = shown[-1].branch
+        frames = [_history(shown, has_older, conversation)]
     return TurnStart(conversation, message, True, reply, build_messages(conversation, before=reply), frames)
 
 
@@ -159,7 +161,10 @@ def _switch(conversation, message_id):
 
 
 def history_frame(conversation):
-    messages, has_older = store.visible_messages(conversation, size=store.PAGE_SIZE)
+    return _history(*store.visible_messages(conversation, size=store.PAGE_SIZE), conversation)
+
+
+def _history(messages, has_older, conversation):
     return encode({"type": "history", "messages": [_with_rating(m, conversation) for m in messages],
                    "has_older": has_older})
 
