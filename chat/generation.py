@@ -506,7 +506,8 @@ class Turn:
         self.remote_frames.append(frame)
         await self._relay_pending()
         self._log(reply)
-        titles.schedule(reply.conversation, reply)
+        if len(self.reply.history_ids) == 1:  # a reply to the conversation's first message may get a title
+            titles.schedule(reply.conversation, reply)
 
     async def _save_outcome(self, status, error):
         """Record the outcome once; a database hiccup gets retried rather than losing the reply."""
