@@ -3,6 +3,7 @@
 import base64
 
 from django.conf import settings
+from django.db.models import Exists, OuterRef
 
 from . import conversation_settings
 from .branches import Tree
@@ -38,11 +39,13 @@ def build_messages(conversation, *, before=None):
     ids = path[-settings.CHAT_HISTORY_MESSAGES :]
     # Plain tuples: this runs before every reply, over up to CHAT_HISTORY_MESSAGES rows.
     found = Message.objects.filter(pk__in=ids).exclude(status=Message.Status.STREAMING)
-    by_id = {row[0]: row for row in found.values_list("id", "role", "status", "content")}
+    # Which messages have images comes with the rows: most conversations have none, and then no second query.
+    found = found.annotate(has_images=Exists(Attachment.objects.filter(message=OuterRef("pk"))))
+    by_id = {row[0]: row for row in found.values_list("id", "role", "status", "content", "has_images")}
     rows = [by_id[pk] for pk in ids if pk in by_id]
-    images = _image_parts([pk for pk, role, _, _ in rows if role == Message.Role.USER])
+    images = _image_parts([pk for pk, role, _, _, has_images in rows if role == Message.Role.USER and has_images])
     messages = [{"role": "system", "content": conversation_settings.system_prompt(conversation)}]
-    for pk, role, status, content in rows:
+    for pk, role, status, content, _ in rows:
         if role == Message.Role.ASSISTANT and (status not in _USABLE_REPLY or not content):
             continue
         content = _with_images(content, images.get(pk))

@@ -83,10 +83,11 @@ def test_queries_do_not_grow_with_the_history(conversation, blob, django_assert_
         build_messages(conversation)
 
 
-def test_a_conversation_without_images_costs_one_query_more(conversation, django_assert_num_queries):
+def test_a_conversation_without_images_looks_for_none(conversation, django_assert_num_queries):
     for number in range(30):
         say(conversation, "user", f"question {number}")
         say(conversation, "assistant", f"answer {number}")
 
-    with django_assert_num_queries(3):
+    # The tree and the text, which says there are no images: nothing to look up.
+    with django_assert_num_queries(2):
         build_messages(conversation)
