@@ -21,6 +21,8 @@ import httpx
 from django.conf import settings
 from httpx_sse import EventSource, SSEError
 
+from chat import http_backend
+
 
 @dataclass(frozen=True, slots=True)
 class TextDelta:
@@ -128,7 +130,10 @@ _clients_lock = threading.Lock()
 
 def _make_client() -> httpx.AsyncClient:
     pool = settings.INFERENCE_MAX_CONNECTIONS
-    return httpx.AsyncClient(limits=httpx.Limits(max_connections=pool, max_keepalive_connections=min(pool, 100)))
+    limits = httpx.Limits(max_connections=pool, max_keepalive_connections=min(pool, 100))
+    # The pool runs on plain asyncio streams (chat/http_backend.py says why). Given a transport, httpx ignores
+    # `limits` for it, so the transport takes them; httpx still applies them to proxies it mounts from the environment.
+    return httpx.AsyncClient(limits=limits, transport=http_backend.transport(limits))
 
 
 def _client() -> httpx.AsyncClient:
