@@ -8,6 +8,16 @@ own pacing), the server's CPU and peak RSS, CPU per delivered delta, the CPU the
 from the same cores and, on Postgres, the peak number of connections to the database. Last, 1,000 idle sockets
 on a fresh server: RSS per socket.
 
+After each wave, the floor under CPU per delta (bench/floor.py), measured in the same run for the same N, reply
+length and pacing: the CPU per event of bare httpx + httpx-sse readers of the stand-in (httpx's default client,
+and the app's own transport, chat/http_backend.py), the CPU per frame of a bare uvicorn WebSocket app
+(no Django, no Channels) sending frames shaped like the app's deltas, their sum, and the app's CPU per delta as a
+multiple of that sum. A ratio against what the libraries alone cost on this machine in this run, so other load
+on the machine does not move it the way it moves the absolute figure. --no-floor skips it.
+
+Automatic titles are off: each user's one turn is a new conversation's first, and a title request is a
+cost a conversation pays once, not every turn.
+
 CPU per delivered delta includes each turn's fixed costs (storing it, the HTTP request, the outcome); the cost
 of one more delta is the difference between two runs with different --deltas, divided by the extra deltas.
 
@@ -16,7 +26,7 @@ CPU is then summed over the workers and RSS is the largest worker's. --profile F
 py-spy during the waves (collapsed stacks, one line per stack; `pip install py-spy`).
 
     .venv/bin/python bench/concurrency.py [--users 50,200] [--idle 1000] [--delay 0.04] [--deltas 60]
-                                          [--spread 0] [--procfile] [--profile FILE]
+                                          [--spread 0] [--procfile] [--profile FILE] [--no-floor]
 """
 
 import argparse
@@ -39,6 +49,8 @@ import websockets
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import floor  # noqa: E402
+from _measure import cpu_seconds, memory_kib, settle  # noqa: E402
 from tests import servers  # noqa: E402
 
 USERS = """
@@ -77,18 +89,6 @@ class Server:
         """The largest worker's figure (each worker is a process with its own memory), or their sum."""
         figures = [memory_kib(pid, field) for pid in self.pids()]
         return sum(figures) if total else max(figures)
-
-
-def cpu_seconds(pid):
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def memory_kib(pid, field):
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return 0
 
 
 class ConnectionPeak:
@@ -200,6 +200,7 @@ async def idle_sockets(server, cookie, conversation, count, warm_up=20):
 
 
 def report(n, results, cpu, wall, others, server, connections=None):
+    """Print the wave's figures; returns its CPU per delivered delta in µs."""
     ttfts = [r[0] for r in results if r[0] is not None and r[3] is None]
     gaps = [g for r in results for g in r[1]]
     deltas = sum(r[2] for r in results)
@@ -213,6 +214,7 @@ def report(n, results, cpu, wall, others, server, connections=None):
     print(f"  on the same cores: stand-in API {others[0]:.2f} s CPU, bench clients {others[1]:.2f} s CPU")
     if connections is not None:
         print(f"  Postgres connections to the bench database: peak {connections.peak}")
+    return cpu / max(deltas, 1) * 1e6
 
 
 def start_web(procs, env, procfile, name="web"):
@@ -277,6 +279,7 @@ def main():
     parser.add_argument("--spread", type=float, default=0.0, help="seconds over which the sends are spread")
     parser.add_argument("--procfile", action="store_true", help="run the Procfile's web command (gunicorn)")
     parser.add_argument("--profile", help="write py-spy's collapsed stacks of the server to this file")
+    parser.add_argument("--no-floor", action="store_true", help="skip the bare libraries' floor after each wave")
     args = parser.parse_args()
     counts = [int(n) for n in args.users.split(",")]
     import tempfile
@@ -284,7 +287,10 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         env = servers.server_env(Path(tmp), os.environ.get("DATABASE_URL", ""), os.environ.get("REDIS_URL", ""),
                                  UPSTREAM_REQUESTS_PER_MINUTE="100000", UPSTREAM_TOKENS_PER_MINUTE="1000000000",
-                                 CHAT_USER_MESSAGES_PER_MINUTE="1000", LOG_LEVEL="WARNING")
+                                 CHAT_USER_MESSAGES_PER_MINUTE="1000", LOG_LEVEL="WARNING",
+                                 # Every user here starts a new conversation, so every turn would also make the
+                                 # title request a conversation makes once, and it would take a queued reply.
+                                 CHAT_AUTO_TITLES="0")
         procs = servers.Processes(Path(tmp))
         postgres = env.get("DATABASE_URL", "").startswith("postgres")
         try:
@@ -301,7 +307,7 @@ def main():
             profiler = start_profiler(server, args.profile) if args.profile else None
             for i, n in enumerate(counts):
                 users = servers.shell(env, USERS.format(n=n, offset=i))
-                text = " ".join(f"w{k}" for k in range(args.deltas))
+                text = floor.reply_text(args.deltas)
                 httpx.post(f"{api}/__control__/replies", json=[{"text": text}] * n, timeout=10)
                 connections = ConnectionPeak(env["DATABASE_URL"]) if postgres else None
                 if connections:
@@ -309,7 +315,11 @@ def main():
                         outcome = asyncio.run(wave(server, users, args.delay, args.spread, api_pid))
                 else:
                     outcome = asyncio.run(wave(server, users, args.delay, args.spread, api_pid))
-                report(n, *outcome, server, connections)
+                per_delta = report(n, *outcome, server, connections)
+                if not args.no_floor:
+                    # The wave's title requests are still running in the server and the stand-in.
+                    settle([api_pid, *server.pids()])
+                    floor.report(floor.measure(api, env["INFERENCE_KEY"], n, args.deltas, args.delay, env), per_delta)
             if profiler:
                 profiler.send_signal(signal.SIGINT)
                 profiler.wait(30)
