@@ -7,7 +7,7 @@ user (any tab, any process) are counted one after the other.
 from datetime import timedelta, timezone as dt_timezone
 
 from django.conf import settings
-from django.db.models import Count, Q, Sum
+from django.db.models import Q
 from django.utils import timezone
 
 from .models import Message
@@ -25,31 +25,38 @@ def check(user):
     """Raise QuotaExceeded when ``user`` may not send one more message now."""
     if settings.CHAT_QUOTA_EXEMPT_STAFF and user.is_staff:
         return
-    now = timezone.now()
-    usage = _usage(Message.objects.filter(conversation__owner=user), now)
+    sent, tokens = _usage(Message.objects.filter(conversation__owner=user), timezone.now())
     limit = settings.CHAT_USER_MESSAGES_PER_MINUTE
-    if usage.pop("last_minute") >= limit:
+    if sent >= limit:
         raise QuotaExceeded(f"Too many messages: the limit is {limit} a minute. Please wait a moment and send again.")
-    if sum(value or 0 for value in usage.values()) >= settings.CHAT_USER_TOKENS_PER_DAY:
+    if tokens >= settings.CHAT_USER_TOKENS_PER_DAY:
         raise QuotaExceeded("You have used today's allowance of model tokens. It resets at 00:00 UTC.")
 
 
 def tokens_today(messages, now):
     """Tokens of today's replies (UTC): reported usage when known, else the estimate of a reply still streaming."""
-    usage = _usage(messages, now)
-    del usage["last_minute"]
-    return sum(value or 0 for value in usage.values())
+    return _usage(messages, now)[1]
 
 
 def _usage(messages, now):
-    """The user messages of the last minute and today's reply tokens, in one query: it runs before every reply's
-    first token."""
-    minute_ago = now - timedelta(minutes=1)
+    """``(user messages of the last minute, tokens of today's replies)``.
+
+    This runs before every reply's first token: one plain query for the rows that count (today's replies, the
+    last minute's messages), added up here. Conditional aggregates would say the same in SQL, but the ORM takes
+    about as long to build them (~1 ms) as this takes to fetch and add a thousand replies, and a person's day
+    is usually far fewer.
+    """
     midnight = now.astimezone(dt_timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
-    user, reply = Q(role=Message.Role.USER), Q(role=Message.Role.ASSISTANT)
-    return messages.filter(created_at__gte=min(minute_ago, midnight)).aggregate(
-        last_minute=Count("pk", filter=user & Q(created_at__gte=minute_ago)),
-        prompt=Sum("prompt_tokens", filter=reply & Q(created_at__gte=midnight)),
-        completion=Sum("completion_tokens", filter=reply & Q(created_at__gte=midnight)),
-        pending=Sum("estimated_tokens", filter=reply & Q(created_at__gte=midnight, status=Message.Status.STREAMING)),
+    counted = Q(role=Message.Role.USER, created_at__gte=now - timedelta(minutes=1)) | Q(
+        role=Message.Role.ASSISTANT, created_at__gte=midnight
     )
+    fields = ("role", "status", "prompt_tokens", "completion_tokens", "estimated_tokens")
+    rows = messages.filter(counted).values_list(*fields)
+    sent = tokens = 0
+    for role, status, prompt, completion, estimated in rows:
+        if role == Message.Role.USER:
+            sent += 1
+        else:
+            pending = estimated if status == Message.Status.STREAMING else 0  # usage not reported yet
+            tokens += (prompt or 0) + (completion or 0) + (pending or 0)
+    return sent, tokens
