@@ -3,6 +3,7 @@
 Persist before calling the model, flush partial text on a timer, record the outcome once.
 """
 
+import uuid
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -10,7 +11,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Prefetch, Q, Sum, prefetch_related_objects
+from django.db.models import Prefetch, Sum, prefetch_related_objects
 from django.http import Http404
 from django.utils import timezone
 
@@ -81,20 +82,20 @@ def _find(conv, public_id, role=None):
         raise NotFound from None
 
 
-def _resend_or_refuse(conv, client_id):
-    """The stored message of a resend (same ``client_id``); else raise Busy while a reply streams.
+def _turn_state(conv, client_id):
+    """``(resent, tree)``: the stored message of a resend (same ``client_id``) or None, and the message tree.
 
-    One query for both (they sit before every reply's first token); a resend is answered even while its own
-    reply streams.
+    Raises Busy while a reply streams, unless this is a resend: it is answered even while its own reply
+    streams. One query for all three (they sit before every reply's first token).
     """
-    found = list(conv.messages.filter(Q(client_id=client_id) | Q(status=Message.Status.STREAMING)))
-    resent = [message for message in found if message.client_id == client_id]
+    rows = list(conv.messages.values_list(*branches.ROW_FIELDS, "status", "client_id"))
+    key = uuid.UUID(str(client_id))
+    resent = [row[0] for row in rows if row[-1] == key]
     if resent:
-        prefetch_related_objects(resent, _ATTACHMENTS)
-        return resent[0]
-    if found:
+        return Message.objects.prefetch_related(_ATTACHMENTS).get(pk=resent[0]), None
+    if any(row[-2] == Message.Status.STREAMING for row in rows):
         raise Busy
-    return None
+    return None, branches.Tree(row[: len(branches.ROW_FIELDS)] for row in rows)
 
 
 def _create_reply(conv, parent, *, model, worker, estimated_tokens, client_id=None):
@@ -132,11 +133,10 @@ def start_turn_records(
     is the reply's first estimate for the daily quota. Nothing is stored when it raises.
     """
     with _turn_lock(conversation) as (owner, conv):
-        existing = _resend_or_refuse(conv, client_id)
+        existing, tree = _turn_state(conv, client_id)
         if existing is not None:
             return existing, None, False
         quotas.check(owner)
-        tree = branches.Tree.of(conv)
         original = _find(conv, edit, Message.Role.USER) if edit is not None else None
         if original is not None and original.parent_id is not None:
             tree.select(original.parent_id)  # an edit in a hidden branch brings that branch into view
@@ -170,14 +170,13 @@ def regenerate_records(conversation, *, reply_id, client_id, model, worker, esti
     ``start_turn_records`` does.
     """
     with _turn_lock(conversation) as (owner, conv):
-        existing = _resend_or_refuse(conv, client_id)
+        existing, tree = _turn_state(conv, client_id)
         if existing is not None:
             return existing, False
         old = _find(conv, reply_id, Message.Role.ASSISTANT)
         if old.parent_id is None:
             raise NotFound  # a reply always answers a user message
         quotas.check(owner)
-        tree = branches.Tree.of(conv)
         tree.select(old.parent_id)
         reply = _create_reply(
             conv, old.parent, model=model, worker=worker, estimated_tokens=estimated_tokens, client_id=client_id
