@@ -13,7 +13,8 @@ length and pacing: the CPU per event of bare httpx + httpx-sse readers of the st
 and the app's own transport, chat/http_backend.py), the CPU per frame of a bare uvicorn WebSocket app
 (no Django, no Channels) sending frames shaped like the app's deltas, their sum, and the app's CPU per delta as a
 multiple of that sum. A ratio against what the libraries alone cost on this machine in this run, so other load
-on the machine does not move it the way it moves the absolute figure. --no-floor skips it.
+on the machine does not move it the way it moves the absolute figure. And the floor of a turn's start: N turns'
+two rows stored in one ORM transaction each, on the same database. --no-floor skips all of it.
 
 Automatic titles are off: each user's one turn is a new conversation's first, and a title request is a
 cost a conversation pays once, not every turn.

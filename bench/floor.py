@@ -1,6 +1,6 @@
-"""The floor under bench/concurrency.py's CPU per delta: what the bare libraries cost for the same traffic.
+"""The floor under bench/concurrency.py's figures: what the bare libraries cost for the same traffic.
 
-Two measurements, each in a child process of its own whose CPU is read from /proc around the wave only:
+Three measurements, each in a child process of its own whose CPU is read around the measured work only:
 
 - reading the model's stream: N bare httpx.AsyncClient + httpx_sse readers of the stand-in API, the same reply
   length and pacing, started at one moment, json.loads of each event's data like chat/inference.py. With
@@ -8,11 +8,14 @@ Two measurements, each in a child process of its own whose CPU is read from /pro
   rest wait for one) and with the app's own transport (chat/http_backend.py);
 - writing WebSocket frames: a bare ASGI app (no Django, no Channels) under uvicorn with the app server's options
   sends each of N websockets clients, after its first message, --deltas JSON frames shaped like the app's delta
-  frames (chat/generation.py ``_deliver``), --delay apart, then closes.
+  frames (chat/generation.py ``_deliver``), --delay apart, then closes;
+- storing a turn: N times, the user message and the reply's placeholder created in one ORM transaction on the
+  same database, the least a design does that stores a message before it answers (the issue's "acknowledged
+  means stored"). N of them is a floor under the time to the last of N simultaneous first tokens.
 
-Each figure is that child's CPU divided by the events read or frames sent, the HTTP request or the close
-included, as the app's CPU per delta includes them. bench/concurrency.py prints these after each wave and the
-app's CPU per delta as a multiple of their sum. On its own this starts its own stand-in:
+Each figure is that child's CPU divided by the events read, frames sent or turns stored, the HTTP request or
+the close included, as the app's CPU per delta includes them. bench/concurrency.py prints these after each wave
+and the app's CPU per delta as a multiple of the first two. On its own this starts its own stand-in:
 
     .venv/bin/python bench/floor.py [--users 200] [--deltas 60] [--delay 0.04]
 """
@@ -192,13 +195,40 @@ def measure_send(n, deltas, delay, env):
         proc.wait(10)
 
 
-# --- Both, and the lines they print ---
+# --- Storing a turn: the least any design does that stores a message before answering it ---
+
+STORE = """
+import json, time, uuid
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from chat.models import Conversation, Message
+owners = [get_user_model().objects.create(username=f"floor-{{uuid.uuid4().hex}}") for _ in range({n})]
+conversations = [Conversation.objects.create(owner=owner) for owner in owners]
+started = time.process_time()
+for conversation in conversations:
+    with transaction.atomic():  # the user message and the reply's placeholder, as one commit
+        message = Message(conversation=conversation, role="user", content="Tell me a story", client_id=uuid.uuid4())
+        message.starts_conversation = True
+        message.save()
+        Message.objects.create(conversation=conversation, parent=message, role="assistant", status="streaming")
+print(json.dumps({{"cpu": time.process_time() - started, "count": {n}}}))
+"""
+
+
+def measure_store(n, env):
+    from tests import servers
+
+    return servers.shell(env, STORE.format(n=n))
+
+
+# --- All three, and the lines they print ---
 
 def measure(api_url, key, n, deltas, delay, env):
     return {
         "read": measure_read(api_url, key, n, deltas, env),
         "read_backend": measure_read(api_url, key, n, deltas, env, backend=True),
         "send": measure_send(n, deltas, delay, env),
+        "store": measure_store(n, env),
     }
 
 
@@ -216,6 +246,9 @@ def report(figures, app_per_delta=None):
     ratio = f"; the app is {app_per_delta / (backend + send):.1f}× that sum" if app_per_delta else ""
     print(f"  floor: httpx-sse read through the app's transport (chat/http_backend.py) {backend:.0f} µs/event, "
           f"sum with the send {backend + send:.0f} µs{ratio}")
+    store = figures["store"]
+    print(f"  floor of a turn's start: its two rows stored in one ORM transaction {per_unit(store) / 1000:.2f} ms "
+          f"CPU; {store['count']} of them take {store['cpu'] * 1000:.0f} ms of one core")
     for name, what in (("read", "events read"), ("read_backend", "events read (app's transport)"),
                        ("send", "frames sent")):
         figure = figures[name]
