@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 WINDOW = 60.0
+MAX_CONNECTIONS = 2  # to Redis, per process: a reservation is one short script
 # Rough but safe: Claude's tokenizer averages a little under 4 characters per token for English.
 CHARS_PER_TOKEN = 3.5
 IMAGE_TOKENS = 1600  # a 1.15 MP image costs about this many input tokens
@@ -124,9 +125,12 @@ class RedisWindow:
     def __init__(self, url, name, window=WINDOW):
         import redis.asyncio as redis
 
+        from .redis_pools import bounded_pool
+
         self.window = window
         options = {"ssl_cert_reqs": None} if url.startswith("rediss://") else {}
-        self.redis = redis.Redis.from_url(url, **options)
+        # A burst of turns waits for two connections rather than opening one each (chat/redis_pools.py).
+        self.redis = redis.Redis(connection_pool=bounded_pool(url, MAX_CONNECTIONS, **options))
         self.name = name
         self.reserve_script = self.redis.register_script(_RESERVE)
         self.settle_script = self.redis.register_script(_SETTLE)

@@ -157,6 +157,9 @@ else:
 
 # Channel layer: in-memory on one process, Redis when REDIS_URL is set (Heroku Key-Value Store).
 REDIS_URL = env_str("REDIS_URL")
+# Redis connections a process may hold for the channel layer (chat/redis_pools.py); the upstream budget holds up
+# to 2 more. Heroku Key-Value Store mini allows 20 clients over all processes and dynos.
+REDIS_MAX_CONNECTIONS = env_int("REDIS_MAX_CONNECTIONS", 4)
 if REDIS_URL:
     # redis-py's default read timeout (5 s) equals channels_redis's blocking read: a quiet layer would raise on
     # every read and drop idle sockets. The timeout must be longer than that read.
@@ -166,7 +169,7 @@ if REDIS_URL:
         redis_host["ssl_cert_reqs"] = None
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "chat.redis_pools.ChannelLayer",  # channels_redis's core layer, with a pool ceiling
             "CONFIG": {"hosts": [redis_host], "capacity": 1000, "expiry": 30},
         }
     }
