@@ -5,7 +5,8 @@ in-memory layer, or DATABASE_URL/REDIS_URL when set), then for each N: N users, 
 message at the same moment (or spread evenly over --spread seconds) and read the reply to the end. Prints
 completed turns, errors, p50/p99 time to first token, p99 of the gap added between deltas (gap minus the model's
 own pacing), the server's CPU and peak RSS, CPU per delivered delta, the CPU the stand-in and the clients took
-from the same cores and, on Postgres, the peak number of connections to the database. Last, 1,000 idle sockets
+from the same cores and, on Postgres, the peak number of connections to the database (and to Redis, when
+set). Last, 1,000 idle sockets
 on a fresh server: RSS per socket.
 
 After each wave, the floor under CPU per delta (bench/floor.py), measured in the same run for the same N, reply
@@ -93,20 +94,29 @@ class Server:
 
 
 class ConnectionPeak:
-    """Polls pg_stat_activity while a wave runs: the most connections open to the bench's database at once."""
+    """Polls, while a wave runs, the connections open to the bench's Postgres database and, with Redis, the
+    clients connected to Redis above those before the wave (the server's channel layer and budget pools)."""
 
-    def __init__(self, database_url):
+    def __init__(self, database_url, redis_url):
         import psycopg
+        import redis
 
         self.conn = psycopg.connect(database_url, autocommit=True)
         self.name = self.conn.info.dbname
-        self.peak, self._stop = 0, threading.Event()
+        self.redis = redis.Redis.from_url(redis_url) if redis_url else None
+        self.redis_before = self._redis_clients()
+        self.peak = self.redis_peak = 0
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _redis_clients(self):
+        return self.redis.info("clients")["connected_clients"] - 1 if self.redis else 0  # minus this poller
 
     def _poll(self):
         query = "SELECT count(*) - 1 FROM pg_stat_activity WHERE datname = %s"  # minus this poller
         while not self._stop.wait(0.02):
             self.peak = max(self.peak, self.conn.execute(query, [self.name]).fetchone()[0])
+            self.redis_peak = max(self.redis_peak, self._redis_clients() - self.redis_before)
 
     def __enter__(self):
         self._thread.start()
@@ -116,6 +126,8 @@ class ConnectionPeak:
         self._stop.set()
         self._thread.join()
         self.conn.close()
+        if self.redis:
+            self.redis.close()
 
 
 def percentile(values, q):
@@ -214,7 +226,8 @@ def report(n, results, cpu, wall, others, server, connections=None):
           f"peak RSS {server.memory_kib('VmHWM') / 1024:.0f} MiB")
     print(f"  on the same cores: stand-in API {others[0]:.2f} s CPU, bench clients {others[1]:.2f} s CPU")
     if connections is not None:
-        print(f"  Postgres connections to the bench database: peak {connections.peak}")
+        redis = f"; Redis clients above those before the wave: peak {connections.redis_peak}" if connections.redis else ""
+        print(f"  Postgres connections to the bench database: peak {connections.peak}{redis}")
     return cpu / max(deltas, 1) * 1e6
 
 
@@ -310,7 +323,7 @@ def main():
                 users = servers.shell(env, USERS.format(n=n, offset=i))
                 text = floor.reply_text(args.deltas)
                 httpx.post(f"{api}/__control__/replies", json=[{"text": text}] * n, timeout=10)
-                connections = ConnectionPeak(env["DATABASE_URL"]) if postgres else None
+                connections = ConnectionPeak(env["DATABASE_URL"], env.get("REDIS_URL")) if postgres else None
                 if connections:
                     with connections:
                         outcome = asyncio.run(wave(server, users, args.delay, args.spread, api_pid))
