@@ -28,14 +28,13 @@ def exchange(address, head, chunks=()):
     returns (status, JSON body)."""
     with socket.create_connection((address.hostname, address.port), timeout=10) as conn:
         conn.sendall(head.encode())
-        for chunk in chunks:
-            try:
+        try:
+            for chunk in chunks:
                 conn.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
-            except (BrokenPipeError, ConnectionResetError):
-                break
-        else:
             if chunks:
                 conn.sendall(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered and closed before reading it all (even before the last chunk): read on
         response = b""
         while data := conn.recv(65536):
             response += data
