@@ -88,14 +88,17 @@ def _turn_state(conv, client_id):
     Raises Busy while a reply streams, unless this is a resend: it is answered even while its own reply
     streams. One query for all three (they sit before every reply's first token).
     """
-    rows = list(conv.messages.values_list(*branches.ROW_FIELDS, "status", "client_id"))
     key = uuid.UUID(str(client_id))
-    resent = [row[0] for row in rows if row[-1] == key]
-    if resent:
-        return Message.objects.prefetch_related(_ATTACHMENTS).get(pk=resent[0]), None
-    if any(row[-2] == Message.Status.STREAMING for row in rows):
+    tree_rows, resent, streaming = [], None, False
+    for *tree_row, status, sent_as in conv.messages.values_list(*branches.ROW_FIELDS, "status", "client_id"):
+        tree_rows.append(tree_row)
+        resent = tree_row[0] if sent_as == key else resent
+        streaming = streaming or status == Message.Status.STREAMING
+    if resent is not None:
+        return Message.objects.prefetch_related(_ATTACHMENTS).get(pk=resent), None
+    if streaming:
         raise Busy
-    return None, branches.Tree(row[: len(branches.ROW_FIELDS)] for row in rows)
+    return None, branches.Tree(tree_rows)
 
 
 def _create_reply(conv, parent, *, model, worker, estimated_tokens, client_id=None):
