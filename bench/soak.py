@@ -25,12 +25,16 @@ import tempfile
 import threading
 import time
 import uuid
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests import servers  # noqa: E402
+
+# A frame the soak waits for may sit behind a whole reply of a busy server.
+until = partial(servers.until, timeout=60)
 
 CONVERSATIONS_PER_CLIENT = 20
 REPLY = (
@@ -286,14 +290,6 @@ async def outcome(ws, reply_id):
     await until(ws, lambda f: f["type"] == "ready")
     await ws.send(json.dumps({"type": "sync", "ids": [reply_id]}))
     await until(ws, lambda f: is_final(f, reply_id))
-
-
-async def until(ws, predicate, timeout=60):
-    async with asyncio.timeout(timeout):
-        while True:
-            frame = json.loads(await ws.recv())
-            if predicate(frame):
-                return frame
 
 
 if __name__ == "__main__":

@@ -190,6 +190,17 @@ async def receive(ws, timeout=15):
             return frame
 
 
+async def until(ws, predicate, timeout=10):
+    """The first frame ``predicate`` accepts, within ``timeout`` seconds in all (heartbeats do not extend it)."""
+    import asyncio
+
+    async with asyncio.timeout(timeout):
+        while True:
+            frame = json.loads(await ws.recv())
+            if predicate(frame):
+                return frame
+
+
 async def frames_until(ws, predicate, timeout=30):
     frames = []
     while True:

@@ -98,13 +98,13 @@ async def client(cluster, cookie, conversation, count, ledger):
         try:
             if ws is None:
                 ws = await servers.connect(cluster.port(), conversation, cookie)
-                await until(ws, lambda f: f["type"] == "ready")
+                await servers.until(ws, lambda f: f["type"] == "ready")
             ledger.resends += client_id in ledger.attempted
             ledger.attempted.add(client_id)
             ledger.frames_sent += 1
             await ws.send(json.dumps({"type": "send", "text": f"Message {client_id}", "client_id": client_id}))
             awaiting = True
-            answer = await until(ws, lambda f: answers(f, client_id), ACK_TIMEOUT)
+            answer = await servers.until(ws, lambda f: answers(f, client_id), ACK_TIMEOUT)
             awaiting = False
             if answer["type"] == "error":
                 assert answer["code"] in ("busy", "restarting"), answer
@@ -125,7 +125,7 @@ async def finished_reply(ws):
     """One reply at a time: wait for it to finish. After a resend there may be none to wait for (its writer
     died), and the next send then meets `busy` until the dead reply is found stale."""
     try:
-        await until(ws, is_final, 5)
+        await servers.until(ws, is_final, 5)
     except asyncio.TimeoutError:
         pass
 
@@ -151,14 +151,6 @@ def answers(frame, client_id):
 def is_final(frame):
     message = frame.get("message") if frame["type"] == "message" else None
     return message is not None and message["role"] == "assistant" and message["status"] != "streaming"
-
-
-async def until(ws, predicate, timeout=10):
-    async with asyncio.timeout(timeout):
-        while True:
-            frame = json.loads(await ws.recv())
-            if predicate(frame):
-                return frame
 
 
 @pytest.mark.timeout(300)
