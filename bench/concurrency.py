@@ -11,7 +11,7 @@ on a fresh server: RSS per socket.
 
 After each wave, the floor under CPU per delta (bench/floor.py), measured in the same run for the same N, reply
 length and pacing: the CPU per event of bare httpx + httpx-sse readers of the stand-in (httpx's default client,
-and the app's own transport, chat/http_backend.py), the CPU per frame of a bare uvicorn WebSocket app
+and the app's own transport, chat/inference/network.py), the CPU per frame of a bare uvicorn WebSocket app
 (no Django, no Channels) sending frames shaped like the app's deltas, their sum, and the app's CPU per delta as a
 multiple of that sum. A ratio against what the libraries alone cost on this machine in this run, so other load
 on the machine does not move it the way it moves the absolute figure. And the floor of a turn's start: N turns'

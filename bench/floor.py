@@ -3,12 +3,12 @@
 Three measurements, each in a child process of its own whose CPU is read around the measured work only:
 
 - reading the model's stream: N bare httpx.AsyncClient + httpx_sse readers of the stand-in API, the same reply
-  length and pacing, started at one moment, json.loads of each event's data like chat/inference.py. With
+  length and pacing, started at one moment, json.loads of each event's data like chat/inference/client.py. With
   httpx's default client (what any httpx-sse user gets: a pool of 100 connections, so past 100 readers the
-  rest wait for one) and with the app's own transport (chat/http_backend.py);
+  rest wait for one) and with the app's own transport (chat/inference/network.py);
 - writing WebSocket frames: a bare ASGI app (no Django, no Channels) under uvicorn with the app server's options
   sends each of N websockets clients, after its first message, --deltas JSON frames shaped like the app's delta
-  frames (chat/generation.py ``_deliver``), --delay apart, then closes;
+  frames (chat/turns/lifecycle.py ``_deliver``), --delay apart, then closes;
 - storing a turn: N times, the user message and the reply's placeholder created in one ORM transaction on the
   same database, the least a design does that stores a message before it answers (the issue's "acknowledged
   means stored"). N of them is a floor under the time to the last of N simultaneous first tokens.
@@ -70,9 +70,9 @@ async def read_one(client, url, key):
 async def read_streams(url, key, n, backend):
     transport = None
     if backend:
-        from chat import http_backend
+        from chat.inference import network
 
-        transport = http_backend.transport(httpx.Limits(max_connections=1000, max_keepalive_connections=100))
+        transport = network.transport(httpx.Limits(max_connections=1000, max_keepalive_connections=100))
     # httpx's default 5 s pool timeout would fail the readers queued behind its 100 connections; a timeout
     # costs no CPU, so this is still the default client's work.
     async with httpx.AsyncClient(transport=transport, timeout=60) as client:
@@ -118,7 +118,7 @@ DELTAS, DELAY = int(os.environ.get("FLOOR_DELTAS", 60)), float(os.environ.get("F
 
 
 def delta_frame(reply_id, seq, delay):
-    """What chat/generation.py sends for this reply's ``seq``-th word: the word, and on the frames the renderer's
+    """What chat/turns/lifecycle.py sends for this reply's ``seq``-th word: the word, and on the frames the renderer's
     throttle lets through, the paragraph re-rendered as the tail."""
     frame = {"type": "delta", "id": reply_id, "seq": seq, "text": f" w{seq - 1}"}
     if (seq - 1) % max(1, round(RENDER_INTERVAL / delay)) == 0:
@@ -244,7 +244,7 @@ def report(figures, app_per_delta=None):
           f"µs/frame, sum {read + send:.0f} µs{ratio}")
     backend = per_unit(figures["read_backend"])
     ratio = f"; the app is {app_per_delta / (backend + send):.1f}× that sum" if app_per_delta else ""
-    print(f"  floor: httpx-sse read through the app's transport (chat/http_backend.py) {backend:.0f} µs/event, "
+    print(f"  floor: httpx-sse read through the app's transport (chat/inference/network.py) {backend:.0f} µs/event, "
           f"sum with the send {backend + send:.0f} µs{ratio}")
     store = figures["store"]
     print(f"  floor of a turn's start: its two rows stored in one ORM transaction {per_unit(store) / 1000:.2f} ms "

@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from PIL import Image  # noqa: E402
 
-from chat.images import MAX_PIXELS, MAX_PIXELS_LOSSLESS, normalize_image  # noqa: E402
+from chat.uploads.images import MAX_PIXELS, MAX_PIXELS_LOSSLESS, normalize_image  # noqa: E402
 
 RUNS = 3
 

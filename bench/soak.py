@@ -85,7 +85,7 @@ class Server:
         async def read():
             from channels.layers import get_channel_layer
 
-            from chat.hub import get_hub
+            from chat.live.hub import get_hub
 
             layer, hub = get_channel_layer(), get_hub()
             # uvicorn's own registries: open connections and the tasks running their ASGI apps.

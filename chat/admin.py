@@ -25,8 +25,8 @@ from django.utils.http import urlencode
 from django.utils.text import smart_split, unescape_string_literal
 from django.utils.timezone import localtime
 
-from . import admin_views
-from .models import Attachment, Conversation, Feedback, Message, ReviewMark, TranscriptView
+from chat.models import Attachment, Conversation, Feedback, Message, ReviewMark, TranscriptView
+from chat.review import console
 
 admin.site.site_header = "Claude Chat review console"
 admin.site.site_title = "Claude Chat admin"
@@ -221,12 +221,12 @@ class ConversationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def get_urls(self):
         view = self.admin_site.admin_view
         custom = [
-            path("dashboard/", view(self._bound(admin_views.dashboard)), name="chat_conversation_dashboard"),
-            path("dashboard.csv", view(self._bound(admin_views.dashboard_csv)), name="chat_conversation_dashboard_csv"),
-            path("inbox/", view(self._bound(admin_views.inbox)), name="chat_conversation_inbox"),
-            path("inbox/<uuid:message_id>/review/", view(self._bound(admin_views.mark_reviewed)),
+            path("dashboard/", view(self._bound(console.dashboard)), name="chat_conversation_dashboard"),
+            path("dashboard.csv", view(self._bound(console.dashboard_csv)), name="chat_conversation_dashboard_csv"),
+            path("inbox/", view(self._bound(console.inbox)), name="chat_conversation_inbox"),
+            path("inbox/<uuid:message_id>/review/", view(self._bound(console.mark_reviewed)),
                  name="chat_conversation_review"),
-            path("<path:object_id>/export/<str:fmt>/", view(self._bound(admin_views.export)),
+            path("<path:object_id>/export/<str:fmt>/", view(self._bound(console.export)),
                  name="chat_conversation_export"),
         ]
         return custom + super().get_urls()
@@ -238,7 +238,7 @@ class ConversationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return bound
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        return admin_views.transcript(request, self, object_id)
+        return console.transcript(request, self, object_id)
 
     def changelist_view(self, request, extra_context=None):
         return super().changelist_view(request, {"title": "Conversations", **(extra_context or {})})
@@ -282,11 +282,11 @@ class ConversationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Export selected conversations as JSON", permissions=["view"])
     def export_json(self, request, queryset):
-        return admin_views.export_many(request, queryset, "json")
+        return console.export_many(request, queryset, "json")
 
     @admin.action(description="Export selected conversations as Markdown (zip)", permissions=["view"])
     def export_markdown(self, request, queryset):
-        return admin_views.export_many(request, queryset, "md")
+        return console.export_many(request, queryset, "md")
 
 
 def _short_date(value, with_time=False):

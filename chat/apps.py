@@ -6,4 +6,4 @@ class ChatConfig(AppConfig):
     name = "chat"
 
     def ready(self):
-        from . import attachments  # noqa: F401  (connects the receiver that deletes unused image blobs)
+        from chat.uploads import attachments  # noqa: F401  (connects the receiver that deletes unused image blobs)

@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
-from .rendering import render_markdown
+from chat.rendering.markdown import render_markdown
 
 TITLE_MAX = 120
 
@@ -40,7 +40,7 @@ class Conversation(models.Model):
     # Set by the owner from the sidebar; timestamps rather than booleans so pins keep the order they were made in.
     pinned_at = models.DateTimeField(null=True, blank=True)
     archived_at = models.DateTimeField(null=True, blank=True)
-    # Per-conversation model settings (chat/conversation_settings.py); blank or null means the operator's default.
+    # Per-conversation model settings (chat/turns/options.py); blank or null means the operator's default.
     system_prompt = models.TextField(blank=True)
     model_id = models.CharField(max_length=100, blank=True)
     temperature = models.FloatField(null=True, blank=True)
@@ -111,7 +111,7 @@ class Message(models.Model):
     reasoning = models.TextField(blank=True)
     # The tool steps of a reply, in order: {"id", "name", "arguments", "result", "is_error"} each.
     tool_calls = models.JSONField(default=list, blank=True)
-    # Conversations are trees (chat/branches.py): editing a message or regenerating a reply adds a sibling,
+    # Conversations are trees (chat/turns/tree.py): editing a message or regenerating a reply adds a sibling,
     # and ``selected`` marks the sibling shown. The visible conversation is the path of selected messages.
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
     selected = models.BooleanField(default=True)
@@ -141,7 +141,7 @@ class Message(models.Model):
         if self._state.adding and self.parent_id is None and not self.starts_conversation:
             # A message added without a parent continues the visible conversation, wherever it was created
             # (imports, the shell, tests); the app's own turns name the parent explicitly.
-            from .branches import Tree
+            from chat.turns.tree import Tree
 
             self.parent_id = Tree.of(self.conversation_id).leaf()
         super().save(*args, **kwargs)
@@ -181,7 +181,7 @@ class Message(models.Model):
 
         ``html`` is the rendered content (rendered here when not given) and ``tail`` the still-open last block
         of a streaming reply; ``reasoning`` and ``tools`` override the stored ones the same way. ``branch`` is
-        the message's position among its versions (``branches.Tree.branch``), None when unchanged or unknown.
+        the message's position among its versions (``Tree.branch``), None when unchanged or unknown.
         ``attachments`` defaults to the message's own: prefetch them with ``Attachment.objects.for_display()``
         wherever messages are listed (one query per message otherwise, and none is allowed in async code).
         """

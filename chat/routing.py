@@ -1,7 +1,7 @@
 from django.urls import path
 
-from . import consumers
+from chat.socket import consumer
 
 websocket_urlpatterns = [
-    path("ws/c/<uuid:conversation_id>/", consumers.ChatConsumer.as_asgi()),
+    path("ws/c/<uuid:conversation_id>/", consumer.ChatConsumer.as_asgi()),
 ]

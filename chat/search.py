@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from .models import Conversation, Message
+from chat.models import Conversation, Message
 
 PAGE_SIZE = 20
 # Results are gathered once and paginated in memory: past this many, refining the query beats paging.

@@ -13,7 +13,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from chat.routing import websocket_urlpatterns  # noqa: E402
-from chat.shutdown import Lifespan  # noqa: E402
+from chat.socket.lifespan import Lifespan  # noqa: E402
 from chatsite.limits import BodySizeLimit  # noqa: E402
 
 application = Lifespan(

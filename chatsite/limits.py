@@ -10,7 +10,7 @@ import json
 
 from django.conf import settings
 
-from chat.images import TOO_LARGE
+from chat.uploads.images import TOO_LARGE
 
 # Room for what a request carries besides the largest upload (forms, headers counted in the body, JSON).
 MARGIN = 64 * 1024

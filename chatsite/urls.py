@@ -2,8 +2,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from chat import health
-from chat import views as chat_views
+from chat.web import health
+from chat.web import pages as chat_views
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),

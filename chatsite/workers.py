@@ -5,7 +5,7 @@ from uvicorn_worker import UvicornWorker
 from chatsite import settings
 
 # Requests in flight get this long after SIGTERM; then the lifespan shutdown gives running replies
-# CHAT_SHUTDOWN_GRACE (chat/shutdown.py). Both together stay under the Procfile's --graceful-timeout.
+# CHAT_SHUTDOWN_GRACE (chat/socket/lifespan.py). Both together stay under the Procfile's --graceful-timeout.
 HTTP_DRAIN_SECONDS = 2
 
 
@@ -18,6 +18,6 @@ class ChatUvicornWorker(UvicornWorker):
         "ws_per_message_deflate": False,
         # Oversized frames are cut by the server before they are buffered whole for the consumer.
         "ws_max_size": settings.CHAT_MAX_FRAME_BYTES,
-        # The lifespan shutdown drains running replies (chat/shutdown.py).
+        # The lifespan shutdown drains running replies (chat/socket/lifespan.py).
         "lifespan": "on",
     }

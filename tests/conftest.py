@@ -90,7 +90,7 @@ def conversation(alice):
 def api(_stand_in_server, settings):
     """A fresh stand-in API (tests/fake_api.py) as INFERENCE_URL, for the app's own tests: no pacing unless a
     test sets one, and no retries unless a test turns them on."""
-    from chat.fake_inference import FakeInference
+    from chat.standin.api import FakeInference
 
     slot, server = _stand_in_server
     slot.app = FakeInference(key="test-key", delay=0.0)

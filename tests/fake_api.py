@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from chat import inference
-from chat.fake_inference import FakeInference, serve_in_thread
+from chat.inference import client as inference_client
+from chat.standin.api import FakeInference, serve_in_thread
 
 STAND_IN_KEY = "demo"
 
@@ -61,7 +62,7 @@ def slept(monkeypatch):
     async def record(delay):
         delays.append(delay)
 
-    monkeypatch.setattr(inference, "_sleep", record)
+    monkeypatch.setattr(inference_client, "_sleep", record)
     return delays
 
 
@@ -113,7 +114,7 @@ async def canned(monkeypatch, settings):
     settings.INFERENCE_MAX_RETRIES = 2
     settings.INFERENCE_RETRY_BASE_DELAY = 0.0
     monkeypatch.setattr(
-        inference, "_make_client", lambda: httpx.AsyncClient(transport=httpx.MockTransport(script.handle))
+        inference_client, "_make_client", lambda: httpx.AsyncClient(transport=httpx.MockTransport(script.handle))
     )
     await inference.aclose_clients()
     yield script

@@ -8,7 +8,7 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
-from chat.hub import get_hub
+from chat.live.hub import get_hub
 from chatsite.asgi import application
 
 ORIGIN = b"http://testserver"

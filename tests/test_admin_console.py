@@ -7,7 +7,7 @@ import zipfile
 import pytest
 from django.urls import reverse
 
-from chat import admin_views
+from chat.review import console
 from chat.models import Feedback, Message, ReviewMark, TranscriptView
 from tests import admin_helpers as h
 from tests.admin_helpers import reviewer, reviewer_client, superuser  # noqa: F401 (fixtures)
@@ -213,7 +213,7 @@ def test_transcript_reads_like_the_chat(reviewer_client, rich):
 def test_transcript_image_uses_the_attachment_url_when_routed(reviewer_client, rich):
     attachment = rich.messages.get(content="And this picture?").attachments.get()
     html = reviewer_client.get(transcript_url(rich)).content.decode()
-    url = admin_views.exports.attachment_url(attachment)
+    url = console.exports.attachment_url(attachment)
     if url is None:
         assert 'class="chat-missing-image"' in html
     else:
@@ -489,7 +489,7 @@ def test_inbox_query_count_does_not_grow(reviewer_client, alice, charlie, django
     add(30)
     with django_assert_max_num_queries(9):
         response = reviewer_client.get(INBOX, {"state": "all"})
-    assert len(inbox_ids(response)) == admin_views.INBOX_PAGE_SIZE
+    assert len(inbox_ids(response)) == console.INBOX_PAGE_SIZE
 
 
 def test_review_links_on_the_admin_index_and_list(reviewer_client):

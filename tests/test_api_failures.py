@@ -4,7 +4,7 @@ import socket as socketlib
 
 import pytest
 
-from chat.fake_inference import Fault, Reply
+from chat.standin.api import Fault, Reply
 from tests.sockets import frames_until, is_final, send_frame, stored
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from chat.fake_inference import Reply
+from chat.standin.api import Reply
 from tests.sockets import (
     close_hub,
     frames_until,

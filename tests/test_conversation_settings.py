@@ -7,8 +7,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from chat import conversation_settings
-from chat.fake_inference import Reply
+from chat.turns import options
+from chat.standin.api import Reply
 from chat.models import Conversation
 from tests.sockets import frames_until, is_final
 
@@ -47,7 +47,7 @@ def errors(response):
 
 def stored(conv):
     conv.refresh_from_db()
-    return conversation_settings.current(conv)
+    return options.current(conv)
 
 
 # --- reading and saving ------------------------------------------------------------------------------------
@@ -258,11 +258,11 @@ def test_the_page_has_the_button_and_dialog_only_for_a_conversation(alice_client
 
 def test_request_options_fall_back_to_the_operators_defaults(conversation, settings):
     settings.CHAT_DEFAULT_TEMPERATURE = 0.6
-    assert conversation_settings.request_options(conversation) == {
+    assert options.request_options(conversation) == {
         "model": "claude-4-5-sonnet", "max_tokens": 4096, "temperature": 0.6, "prompt_caching": True,
         "extended_thinking": None,
     }
-    assert conversation_settings.system_prompt(conversation) == "The site's default prompt."
+    assert options.system_prompt(conversation) == "The site's default prompt."
 
 
 def test_request_options_of_a_configured_conversation(conversation):
@@ -271,24 +271,24 @@ def test_request_options_of_a_configured_conversation(conversation):
     conversation.temperature = 0.0
     conversation.max_tokens = 5000
     conversation.prompt_caching = False
-    assert conversation_settings.request_options(conversation) == {
+    assert options.request_options(conversation) == {
         "model": "claude-4-5-haiku", "max_tokens": 5000, "temperature": 0.0, "prompt_caching": False,
         "extended_thinking": None,
     }
     conversation.thinking = True
     # With thinking on, the temperature is left out: Claude accepts only its default then.
-    assert conversation_settings.request_options(conversation) == {
+    assert options.request_options(conversation) == {
         "model": "claude-4-5-haiku", "max_tokens": 5000, "temperature": None, "prompt_caching": False,
         "extended_thinking": {"enabled": True, "budget_tokens": 2048, "include_reasoning": True},
     }
-    assert conversation_settings.system_prompt(conversation) == "Be brief."
+    assert options.system_prompt(conversation) == "Be brief."
 
 
 def test_a_withdrawn_model_falls_back_to_the_default(conversation, settings):
     conversation.model_id = "claude-4-5-haiku"
     settings.CHAT_MODELS = ["claude-4-5-sonnet"]
-    assert conversation_settings.request_options(conversation)["model"] == "claude-4-5-sonnet"
-    assert conversation_settings.current(conversation)["model_id"] == ""
+    assert options.request_options(conversation)["model"] == "claude-4-5-sonnet"
+    assert options.current(conversation)["model_id"] == ""
 
 
 @pytest.mark.django_db(transaction=True)

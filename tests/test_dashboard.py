@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from chat import reporting
+from chat.review import reporting
 from tests import admin_helpers as h
 from tests.admin_helpers import reviewer, reviewer_client  # noqa: F401 (fixtures)
 

@@ -11,7 +11,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from chat import imports, store
+from chat.transfer import imports
+from chat.turns import records
 from chat.models import Attachment, Conversation, Message
 from tests.uploads import draft, png
 
@@ -37,15 +38,15 @@ CLOCK = {"id": "call_2", "name": "clock", "arguments": '{"timezone": "Mars/Base"
 
 def turn(conv, text, answer, edit=None):
     """A user message (or a new version of ``edit``) and its finished reply, stored as the app stores them."""
-    user, reply, _ = store.start_turn_records(conv, text=text, client_id=uuid.uuid4(), model="claude", worker="",
+    user, reply, _ = records.start_turn_records(conv, text=text, client_id=uuid.uuid4(), model="claude", worker="",
                                               edit=edit)
-    return user, store.finish_reply(reply.pk, content=answer, status="complete")
+    return user, records.finish_reply(reply.pk, content=answer, status="complete")
 
 
 def regenerate(conv, reply, answer, **outcome):
-    new, _ = store.regenerate_records(conv, reply_id=reply.public_id, client_id=uuid.uuid4(), model="claude",
+    new, _ = records.regenerate_records(conv, reply_id=reply.public_id, client_id=uuid.uuid4(), model="claude",
                                       worker="")
-    return store.finish_reply(new.pk, content=answer, status="complete", **outcome)
+    return records.finish_reply(new.pk, content=answer, status="complete", **outcome)
 
 
 @pytest.fixture
@@ -72,7 +73,7 @@ def tree(conv):
 
 def seen(conv):
     """The visible conversation: each message's text and its place among its versions."""
-    messages, _ = store.visible_messages(conv, size=100)
+    messages, _ = records.visible_messages(conv, size=100)
     return [(m.content, m.branch["index"], m.branch["count"]) for m in messages]
 
 
@@ -125,7 +126,7 @@ def test_ids_and_owner_in_the_file_are_not_trusted(alice, charlie, client, chat)
 
 
 def imports_document(conv):
-    from chat import exports
+    from chat.transfer import exports
 
     return exports.to_json(exports.with_transcripts(Conversation.objects.filter(pk=conv.pk)))
 
@@ -196,7 +197,7 @@ def test_round_trip_keeps_versions_thinking_and_tool_steps(alice_client, version
 def test_switching_back_in_a_copy_restores_the_old_branch(alice_client, versions):
     copy_id = upload(alice_client, export(alice_client, versions, "json").content, **JSON).json()["ids"][0]
     copy = Conversation.objects.get(public_id=copy_id)
-    store.select_version(copy, copy.messages.get(content="Waht is 2+2?").public_id)
+    records.select_version(copy, copy.messages.get(content="Waht is 2+2?").public_id)
     assert seen(copy) == [("Waht is 2+2?", 1, 2), ("Did you mean 2+2?", 1, 1)]
 
 

@@ -16,7 +16,7 @@ import openai
 import pytest
 from PIL import Image
 
-from chat.fake_inference import FakeInference, Fault, Reply, serve_in_thread
+from chat.standin.api import FakeInference, Fault, Reply, serve_in_thread
 
 MODEL = "claude-4-5-sonnet"
 ASK = [{"role": "user", "content": "What is the capital of France?"}]
@@ -233,7 +233,7 @@ def test_rate_limit_headers_count_a_sliding_minute(sdk):
 
 
 def test_enforced_limits_answer_429(stand_in, monkeypatch):
-    monkeypatch.setattr("chat.fake_inference.REQUEST_LIMIT", 2)
+    monkeypatch.setattr("chat.standin.api.REQUEST_LIMIT", 2)
     fake = FakeInference(key=None, delay=0.0, enforce_limits=True)
     server = serve_in_thread(fake)
     try:

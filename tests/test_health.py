@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from chat import health
+from chat.web import health
 
 pytestmark = pytest.mark.django_db
 
@@ -46,7 +46,7 @@ async def _hanging():
 @pytest.mark.parametrize("name", ["database", "channel_layer"])
 def test_a_failing_check_is_a_503_naming_it_without_details(client, monkeypatch, caplog, name):
     monkeypatch.setitem(health.CHECKS, name, _broken)
-    with caplog.at_level(logging.WARNING, logger="chat.health"):
+    with caplog.at_level(logging.WARNING, logger="chat.web.health"):
         response = client.get("/healthz")
     assert response.status_code == 503
     body = json.loads(response.content)

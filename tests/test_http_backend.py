@@ -1,4 +1,4 @@
-"""The inference client's network backend (chat/http_backend.py): real sockets, plain and TLS, and their failures.
+"""The inference client's network backend (chat/inference/network.py): real sockets, plain and TLS, and their failures.
 
 Besides the app's client on the stand-in API, each test runs its own tiny HTTP/1.1 server on asyncio streams, so
 that it can misbehave in exactly one way.
@@ -14,8 +14,9 @@ import pytest
 import trustme
 from httpx_sse import EventSource
 
-from chat import http_backend, inference
-from chat.fake_inference import Reply
+from chat.inference import network
+from chat import inference
+from chat.standin.api import Reply
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -25,7 +26,7 @@ EVENTS = [b"data: one\n\n", b"data: two\n\n", b"data: three\n\n"]
 
 def asyncio_client(verify=True, **kwargs):
     """A client like the app's: its pool on AsyncioBackend."""
-    return httpx.AsyncClient(transport=http_backend.transport(LIMITS, verify=verify), **kwargs)
+    return httpx.AsyncClient(transport=network.transport(LIMITS, verify=verify), **kwargs)
 
 
 def closed_port():
@@ -87,7 +88,7 @@ async def serve_events(reader, writer, server):
 async def read_events(client, url):
     async with client.stream("GET", url) as response:
         stream = response.extensions["network_stream"]
-        assert isinstance(stream, http_backend.AsyncioStream)
+        assert isinstance(stream, network.AsyncioStream)
         info = {name: stream.get_extra_info(name) for name in ("ssl_object", "server_addr", "client_addr")}
         return [event.data async for event in EventSource(response).aiter_sse()], info
 
@@ -115,13 +116,13 @@ async def _close_shared_clients():
 
 async def test_the_app_client_streams_through_the_asyncio_backend(stand_in, monkeypatch, _close_shared_clients):
     connected = []
-    connect_tcp = http_backend.AsyncioBackend.connect_tcp
+    connect_tcp = network.AsyncioBackend.connect_tcp
 
     async def spy(self, host, port, *args, **kwargs):
         connected.append((host, port))
         return await connect_tcp(self, host, port, *args, **kwargs)
 
-    monkeypatch.setattr(http_backend.AsyncioBackend, "connect_tcp", spy)
+    monkeypatch.setattr(network.AsyncioBackend, "connect_tcp", spy)
     stand_in.fake.enqueue(Reply(text="over asyncio streams"))
     events = [event async for event in inference.stream_chat([{"role": "user", "content": "Hello"}])]
     assert "".join(getattr(event, "text", "") for event in events) == "over asyncio streams"
@@ -129,14 +130,14 @@ async def test_the_app_client_streams_through_the_asyncio_backend(stand_in, monk
 
 
 def test_the_pool_is_the_one_httpx_would_build_but_for_the_backend():
-    """Guards the `_pool` replacement in http_backend.transport against an httpx upgrade."""
-    ours, theirs = http_backend.transport(LIMITS)._pool, httpx.AsyncHTTPTransport(limits=LIMITS)._pool
+    """Guards the `_pool` replacement in network.transport against an httpx upgrade."""
+    ours, theirs = network.transport(LIMITS)._pool, httpx.AsyncHTTPTransport(limits=LIMITS)._pool
     assert type(ours) is type(theirs) and vars(ours).keys() == vars(theirs).keys()
     plain = (int, float, str, bool, type(None), list, tuple)
     assert {k: v for k, v in vars(ours).items() if isinstance(v, plain)} == {
         k: v for k, v in vars(theirs).items() if isinstance(v, plain)}
     assert (ours._max_connections, ours._max_keepalive_connections, ours._keepalive_expiry) == (10, 5, 5.0)
-    assert isinstance(ours._network_backend, http_backend.AsyncioBackend)
+    assert isinstance(ours._network_backend, network.AsyncioBackend)
     assert ours._ssl_context.verify_mode == ssl.CERT_REQUIRED and ours._ssl_context.check_hostname
     assert ours._ssl_context.get_ca_certs() == theirs._ssl_context.get_ca_certs() != []
 

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 async def test_an_idle_socket_outlives_several_quiet_reads_of_the_layer(socket, settings, caplog):
     real_services("the idle Redis socket test")
     settings.CHAT_HEARTBEAT_INTERVAL = 60  # nothing at all crosses the layer or the socket meanwhile
-    caplog.set_level(logging.WARNING, logger="chat.hub")
+    caplog.set_level(logging.WARNING, logger="chat.live.hub")
 
     # channels_redis blocks 5 s per read of an empty channel; redis-py's own default read timeout is 5 s too.
     await asyncio.sleep(12)

@@ -12,8 +12,8 @@ import zlib
 import pytest
 from PIL import ExifTags, Image, ImageCms
 
-from chat import images
-from chat.images import ImageRejected, normalize_image
+from chat.uploads import images
+from chat.uploads.images import ImageRejected, normalize_image
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

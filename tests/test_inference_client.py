@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from chat import inference
-from chat.fake_inference import Fault, Reply
+from chat.standin.api import Fault, Reply
 from chat.inference import (
     AuthError,
     BadRequest,
@@ -368,7 +368,7 @@ async def test_an_error_closes_the_response(canned):
 
 
 async def test_without_a_url_the_demo_model_answers(settings):
-    from chat.fake_inference import demo_server
+    from chat.standin.api import demo_server
 
     settings.INFERENCE_URL = ""
     demo = demo_server()

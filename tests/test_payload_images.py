@@ -3,7 +3,7 @@
 import pytest
 
 from chat.models import Attachment, Message
-from chat.payloads import build_messages
+from chat.turns.prompt import build_messages
 from tests.uploads import draft, png
 
 pytestmark = pytest.mark.django_db

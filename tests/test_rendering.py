@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chat.rendering import RenderUpdate, StreamRenderer, render_markdown, render_user_text, sanitize_html
+from chat.rendering.markdown import RenderUpdate, StreamRenderer, render_markdown, render_user_text, sanitize_html
 
 COPY_BAR = (
     '<div class="codeblock-bar"><span class="codeblock-lang">{}</span>'

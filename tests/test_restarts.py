@@ -11,9 +11,10 @@ import pytest
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
-from chat import generation, store
-from chat.fake_inference import Reply
-from chat.hub import get_hub
+from chat.turns import lifecycle
+from chat.turns import records
+from chat.standin.api import Reply
+from chat.live.hub import get_hub
 from chat.models import Message
 from tests import servers
 from tests.sockets import close_hub, frames_until, is_final, next_frame, open_socket, send_frame, stored
@@ -31,12 +32,12 @@ async def test_drain_lets_short_replies_finish_and_interrupts_the_rest(socket, c
     api.enqueue(Reply(text=LONG, chunk_size=8))
     await socket.send_json_to(send_frame("Write a lot"))
     await frames_until(socket, lambda f: f["type"] == "delta" and f["seq"] >= 3)
-    await generation.drain(0.2)
+    await lifecycle.drain(0.2)
     final = (await frames_until(socket, is_final))[-1]["message"]
     assert final["status"] == "interrupted" and final["content"] and LONG.startswith(final["content"])
     reply = (await stored(conversation))[-1]
     assert (reply.status, reply.content) == ("interrupted", final["content"])
-    assert reply.error == store.INTERRUPTED_ERROR
+    assert reply.error == records.INTERRUPTED_ERROR
 
 
 @pytest.mark.django_db(transaction=True)

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from chat import search
 from chat.models import Conversation, Message
-from chat.store import PAGE_SIZE as MESSAGE_PAGE_SIZE
+from chat.turns.records import PAGE_SIZE as MESSAGE_PAGE_SIZE
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ import uuid
 import pytest
 from channels.db import database_sync_to_async
 
-from chat.fake_inference import Reply
+from chat.standin.api import Reply
 from tests.sockets import frames_until, is_final, send_frame, stored
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -8,8 +8,11 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
-from chat import demo_model, ratelimit, store, titles
-from chat.fake_inference import Fault, Reply
+from chat.standin import demo_model
+from chat.inference import ratelimit
+from chat.turns import records
+from chat.turns import titles
+from chat.standin.api import Fault, Reply
 from chat.models import Conversation, Message
 from tests.sockets import next_frame
 
@@ -28,8 +31,8 @@ ANSWER = "Use `sorted(rows, key=lambda row: row['name'])`."
 
 def first_turn(conversation, text=QUESTION, answer=ANSWER, status=Message.Status.COMPLETE):
     """The first message and its finished reply, as a turn stores them; returns the reply."""
-    _, reply, _ = store.start_turn_records(conversation, text=text, client_id=uuid.uuid4(), model="m", worker="")
-    return store.finish_reply(reply.pk, content=answer, status=status)
+    _, reply, _ = records.start_turn_records(conversation, text=text, client_id=uuid.uuid4(), model="m", worker="")
+    return records.finish_reply(reply.pk, content=answer, status=status)
 
 
 def title_of(conversation):
@@ -101,7 +104,7 @@ async def test_the_request_takes_its_place_in_the_upstream_budget(conversation, 
 async def test_the_title_counts_against_no_quota(conversation, api, alice):
     from django.utils import timezone
 
-    from chat import quotas
+    from chat.turns import quotas
 
     api.enqueue(Reply(text="Sorting dicts", usage={"prompt_tokens": 500, "completion_tokens": 4, "total_tokens": 504}))
     await titled(conversation)
@@ -122,7 +125,7 @@ async def test_the_title_counts_against_no_quota(conversation, api, alice):
         ("# Sorting dicts by key\n\nThis conversation is about sorting.", "Sorting dicts by key"),
         ("\n\n  'Python list sorting'  \n", "Python list sorting"),
         ("Is Python fast?", "Is Python fast?"),
-        ("word " * 40, store.title_from("word " * 40)),
+        ("word " * 40, records.title_from("word " * 40)),
         ("", ""),
         ('""', ""),
         ("...", ""),
@@ -133,7 +136,7 @@ def test_clean(answer, title):
 
 
 def test_a_cleaned_title_fits_the_sidebar():
-    assert len(titles.clean("x" * 500)) <= store.TITLE_CHARS
+    assert len(titles.clean("x" * 500)) <= records.TITLE_CHARS
 
 
 # --- the first title stays ------------------------------------------------------------------------------------
@@ -145,19 +148,19 @@ def test_a_cleaned_title_fits_the_sidebar():
 )
 async def test_a_failed_request_keeps_the_first_title(conversation, api, fault):
     api.inject(fault)
-    assert await titled(conversation) == (False, store.title_from(QUESTION))
+    assert await titled(conversation) == (False, records.title_from(QUESTION))
 
 
 async def test_a_slow_answer_keeps_the_first_title(conversation, api, monkeypatch):
     monkeypatch.setattr(titles, "TIMEOUT", 0.3)
     api.inject(Fault("delay_first_byte", seconds=5))
-    assert await titled(conversation) == (False, store.title_from(QUESTION))
+    assert await titled(conversation) == (False, records.title_from(QUESTION))
 
 
 @pytest.mark.parametrize("answer", ["", "  \n ", '"".'])
 async def test_an_unusable_answer_keeps_the_first_title(conversation, api, answer):
     api.enqueue(Reply(text=answer, finish_reason="stop"))
-    assert await titled(conversation) == (False, store.title_from(QUESTION))
+    assert await titled(conversation) == (False, records.title_from(QUESTION))
 
 
 async def test_a_rename_before_the_request_wins_and_nothing_is_asked(conversation, api):
@@ -194,18 +197,18 @@ def test_the_update_is_conditional_on_the_first_title(conversation):
 
 async def test_turned_off_by_the_setting_nothing_is_asked(conversation, api, settings):
     settings.CHAT_AUTO_TITLES = False
-    assert await titled(conversation) == (None, store.title_from(QUESTION))
+    assert await titled(conversation) == (None, records.title_from(QUESTION))
     assert chat_requests(api) == [] and titles.pending() == set()
 
 
 @pytest.mark.parametrize("status", [Message.Status.ERROR, Message.Status.STOPPED, Message.Status.INTERRUPTED])
 async def test_only_a_complete_reply_gets_a_title(conversation, api, status):
-    assert await titled(conversation, status=status) == (None, store.title_from(QUESTION))
+    assert await titled(conversation, status=status) == (None, records.title_from(QUESTION))
     assert chat_requests(api) == []
 
 
 async def test_an_empty_reply_gets_no_title(conversation, api):
-    assert await titled(conversation, answer="  ") == (None, store.title_from(QUESTION))
+    assert await titled(conversation, answer="  ") == (None, records.title_from(QUESTION))
 
 
 async def test_only_the_first_reply_gets_a_title(conversation, api):
@@ -252,7 +255,7 @@ async def test_the_demo_model_titles_with_the_first_words(conversation, api):
 
 
 async def test_the_built_in_demo_model_titles_too(settings):
-    from chat.fake_inference import demo_server
+    from chat.standin.api import demo_server
 
     settings.INFERENCE_URL = ""
     demo = await asyncio.to_thread(demo_server)

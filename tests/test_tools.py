@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from chat import tools
+from chat.turns import tools
 from chat.models import Conversation, Message
 
 

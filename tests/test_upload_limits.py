@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 import pytest
 from django.test import Client
 
-from chat.fake_inference import serve_in_thread
+from chat.standin.api import serve_in_thread
 from chatsite.asgi import application
 from chatsite.limits import MARGIN
 

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from chat.ratelimit import LocalWindow, RedisWindow, UpstreamBudget, estimate_tokens
+from chat.inference.ratelimit import LocalWindow, RedisWindow, UpstreamBudget, estimate_tokens
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -55,7 +55,7 @@ async def test_a_request_bigger_than_the_budget_is_capped_not_stuck():
 
 WORKER = """
 import asyncio, json, sys, time
-from chat.ratelimit import RedisWindow, UpstreamBudget
+from chat.inference.ratelimit import RedisWindow, UpstreamBudget
 
 async def main(url, name, count):
     budget = UpstreamBudget(RedisWindow(url, name, window=1.0), max_requests=4, max_tokens=10**9)

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from chat.fake_inference import Reply
+from chat.standin.api import Reply
 from tests.sockets import frames_until, is_final, next_frame, send_frame, stored
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -80,7 +80,7 @@ async def test_two_sockets_see_the_queue_status(socket, conversation, alice, api
 
 
 async def test_a_retry_takes_its_own_place_in_the_budget(socket, api, settings):
-    from chat.fake_inference import Fault
+    from chat.standin.api import Fault
 
     settings.UPSTREAM_REQUESTS_PER_MINUTE = 2
     settings.UPSTREAM_WINDOW_SECONDS = 1.0

@@ -6,8 +6,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from chat import store
-from chat.fake_inference import Reply
+from chat.turns import records
+from chat.standin.api import Reply
 from chat.models import Conversation, Message
 from tests.sockets import frames_until, is_final, next_frame, send_frame, stored
 
@@ -15,12 +15,12 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def send(conversation, text="Hello", estimated_tokens=100):
-    return store.start_turn_records(conversation, text=text, client_id=uuid.uuid4(), model="m", worker="",
+    return records.start_turn_records(conversation, text=text, client_id=uuid.uuid4(), model="m", worker="",
                                     estimated_tokens=estimated_tokens)
 
 
 def finish(reply, prompt=0, completion=0):
-    store.finish_reply(reply.pk, content="done", status=Message.Status.COMPLETE,
+    records.finish_reply(reply.pk, content="done", status=Message.Status.COMPLETE,
                        usage={"prompt_tokens": prompt, "completion_tokens": completion})
 
 
@@ -28,7 +28,7 @@ def test_messages_per_minute(conversation, settings):
     settings.CHAT_USER_MESSAGES_PER_MINUTE = 2
     for _ in range(2):
         finish(send(conversation)[1])
-    with pytest.raises(store.QuotaExceeded, match="limit is 2 a minute"):
+    with pytest.raises(records.QuotaExceeded, match="limit is 2 a minute"):
         send(conversation)
     assert Message.objects.count() == 4
 
@@ -44,7 +44,7 @@ def test_messages_in_every_conversation_count(alice, settings):
     settings.CHAT_USER_MESSAGES_PER_MINUTE = 1
     first, second = Conversation.objects.create(owner=alice), Conversation.objects.create(owner=alice)
     finish(send(first)[1])
-    with pytest.raises(store.QuotaExceeded):
+    with pytest.raises(records.QuotaExceeded):
         send(second)
 
 
@@ -54,7 +54,7 @@ def test_tokens_per_day_count_usage_and_streaming_estimates(alice, settings):
     finish(send(first)[1], prompt=300, completion=200)
     send(second, estimated_tokens=499)  # still streaming: its estimate counts
     send(third, estimated_tokens=1)
-    with pytest.raises(store.QuotaExceeded, match="today's allowance"):
+    with pytest.raises(records.QuotaExceeded, match="today's allowance"):
         send(Conversation.objects.create(owner=alice))
 
 
@@ -72,16 +72,16 @@ def test_staff_are_exempt_unless_configured(bob, settings):
     for _ in range(3):
         finish(send(conversation)[1])
     settings.CHAT_QUOTA_EXEMPT_STAFF = False
-    with pytest.raises(store.QuotaExceeded):
+    with pytest.raises(records.QuotaExceeded):
         send(conversation)
 
 
 def test_a_resend_is_not_counted_twice(conversation, settings):
     settings.CHAT_USER_MESSAGES_PER_MINUTE = 1
     client_id = uuid.uuid4()
-    _, reply, created = store.start_turn_records(conversation, text="Hi", client_id=client_id, model="m", worker="")
+    _, reply, created = records.start_turn_records(conversation, text="Hi", client_id=client_id, model="m", worker="")
     finish(reply)
-    assert store.start_turn_records(conversation, text="Hi", client_id=client_id, model="m", worker="")[2] is False
+    assert records.start_turn_records(conversation, text="Hi", client_id=client_id, model="m", worker="")[2] is False
 
 
 async def test_the_socket_answers_with_a_quota_error(socket, conversation, api, settings):

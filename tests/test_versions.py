@@ -1,6 +1,6 @@
 """Versions of messages: regenerate a reply, edit a user message, switch between the versions.
 
-Every version is kept (the conversation is a tree, chat/branches.py); the visible conversation is one path
+Every version is kept (the conversation is a tree, chat/turns/tree.py); the visible conversation is one path
 through it and every watcher is sent the new path as a ``history`` frame.
 """
 
@@ -9,7 +9,7 @@ import uuid
 import pytest
 from channels.db import database_sync_to_async
 
-from chat.fake_inference import Reply
+from chat.standin.api import Reply
 from chat.models import Attachment, Conversation, ImageBlob, Message
 from tests.sockets import frames_until, is_final, next_frame, open_socket, send_frame
 from tests.uploads import draft
@@ -39,9 +39,9 @@ def contents(messages):
 
 @database_sync_to_async
 def visible(conversation):
-    from chat import store
+    from chat.turns import records
 
-    messages, _ = store.visible_messages(conversation, size=100)
+    messages, _ = records.visible_messages(conversation, size=100)
     return [message.content for message in messages]
 
 

@@ -6,8 +6,8 @@ from urllib.parse import quote
 from django.urls import reverse
 from PIL import Image
 
-from chat import attachments
-from chat.images import normalize_image
+from chat.uploads import attachments
+from chat.uploads.images import normalize_image
 
 
 def png(size=(40, 30), colour="teal"):

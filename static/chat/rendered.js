@@ -1,5 +1,5 @@
 // Server-rendered Markdown in the transcript: whole messages, streamed blocks, copy buttons, older pages.
-// Every HTML string here comes from the server's sanitiser (chat/rendering.py); model text is never
+// Every HTML string here comes from the server's sanitiser (chat/rendering/markdown.py); model text is never
 // turned into HTML in the browser.
 
 const COPIED_MS = 1500;

@@ -1,5 +1,5 @@
 // The sidebar's per-conversation menu: rename inline, pin, archive, delete (after a confirmation dialog).
-// Endpoints answer JSON to fetch (chat/manage_views.py). Links chat.js adds for new conversations get a menu
+// Endpoints answer JSON to fetch (chat/web/manage.py). Links chat.js adds for new conversations get a menu
 // button too, and a link whose title chat.js changes gets its button relabelled, through a MutationObserver, so
 // chat.js needs no knowledge of this module.
 

@@ -33,7 +33,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture
 def app_server(transactional_db, api, settings):
     """The ASGI app (HTTP + WebSockets) on a real port, talking to the stand-in API."""
-    from chat.fake_inference import serve_in_thread
+    from chat.standin.api import serve_in_thread
     from chatsite.asgi import application
 
     api.delay = 0.02

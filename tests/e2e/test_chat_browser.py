@@ -3,7 +3,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from chat.fake_inference import Reply
+from chat.standin.api import Reply
 from chat.models import Message
 from tests.e2e.conftest import log_in
 

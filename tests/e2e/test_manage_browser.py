@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from chat.models import Conversation, Feedback, Message
-from chat.store import PAGE_SIZE as MESSAGE_PAGE_SIZE
+from chat.turns.records import PAGE_SIZE as MESSAGE_PAGE_SIZE
 from tests.e2e.conftest import log_in
 
 pytestmark = pytest.mark.django_db(transaction=True)

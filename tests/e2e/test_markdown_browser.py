@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from chat.fake_inference import Reply
+from chat.standin.api import Reply
 from chat.models import Conversation, Message
 from tests.e2e.conftest import log_in
 

@@ -7,7 +7,7 @@ point INFERENCE_URL at ``http://HOST:PORT`` and INFERENCE_KEY at ``--key``.
 import uvicorn
 from django.core.management.base import BaseCommand
 
-from chat.fake_inference import FakeInference
+from chat.standin.api import FakeInference
 
 
 class Command(BaseCommand):

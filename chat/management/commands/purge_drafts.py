@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from chat.attachments import purge_stale_drafts
+from chat.uploads.attachments import purge_stale_drafts
 
 
 class Command(BaseCommand):
