@@ -249,6 +249,8 @@ LOGGING = {
 # Heroku Managed Inference. With INFERENCE_URL unset, replies come from the built-in offline demo model.
 INFERENCE_URL = env_str("INFERENCE_URL").rstrip("/")
 INFERENCE_KEY = env_str("INFERENCE_KEY")
+# Read once here: the pages and the socket label demo replies, and the demo model is started for it (chat/standin/).
+INFERENCE_DEMO = not INFERENCE_URL
 INFERENCE_MODEL_ID = env_str("INFERENCE_MODEL_ID") or "claude-4-5-sonnet"
 INFERENCE_MAX_TOKENS = env_int("INFERENCE_MAX_TOKENS", 4096)
 INFERENCE_CONNECT_TIMEOUT = env_float("INFERENCE_CONNECT_TIMEOUT", 5.0)
