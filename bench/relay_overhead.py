@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,32 +25,14 @@ import websockets
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from _measure import cpu_seconds
+
+from tests import servers
+
 PYTHON = sys.executable
 APP_PREFIX = os.environ.get("BENCH_APP_PREFIX", "").split()
 QUESTION = "Explain what a relay adds to a streamed reply."
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listening on {port}")
-
-
-def cpu_seconds(pid):
-    """User + system CPU time of a process, from /proc (clock ticks → seconds)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values, q):
@@ -164,7 +145,7 @@ def main():
     args = parser.parse_args()
 
     workdir = tempfile.mkdtemp(prefix="relay-bench-")
-    api_port, app_port = free_port(), free_port()
+    api_port, app_port = servers.free_port(), servers.free_port()
     api_url = f"http://127.0.0.1:{api_port}"
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "chatsite.settings", "SQLITE_PATH": f"{workdir}/db.sqlite3",
            "INFERENCE_URL": api_url, "INFERENCE_KEY": "bench", "LOG_LEVEL": "WARNING", "DEBUG": "0",
@@ -181,8 +162,8 @@ def main():
                          cwd=ROOT, env=env),
     ]
     try:
-        wait_for_port(api_port)
-        wait_for_port(app_port)
+        for port in (api_port, app_port):
+            servers.wait_for(lambda port=port: servers.port_open(port), 20, f"a listener on {port}")
         results = asyncio.run(run_turns(args, api_url, app_port, cookie, conversations, procs[1].pid))
         report(*results, args.turns)
     finally:

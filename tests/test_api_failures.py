@@ -1,21 +1,14 @@
 """Every way the inference API can fail: the user message stays, the reply is stored with a readable error."""
 
-import socket as socketlib
-
 import pytest
 
 from chat.standin.api import Fault, Reply
+from tests.servers import free_port
 from tests.sockets import frames_until, is_final, send_frame, stored
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PARTIAL = "This reply starts fine and then"
-
-
-def closed_port():
-    with socketlib.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.parametrize(
@@ -68,7 +61,7 @@ async def test_timeout_before_the_first_byte(socket, conversation, api, settings
 
 
 async def test_connection_refused(socket, conversation, api, settings):
-    settings.INFERENCE_URL = f"http://127.0.0.1:{closed_port()}"
+    settings.INFERENCE_URL = f"http://127.0.0.1:{free_port()}"  # a port nothing listens on
     await socket.send_json_to(send_frame("Anyone there?"))
     final = (await frames_until(socket, is_final))[-1]["message"]
     assert final["status"] == "error" and "unavailable" in final["error"].lower()

@@ -5,7 +5,6 @@ import io
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import pytest
 from PIL import Image
 
 from chat.standin.api import FakeInference, Fault, Reply, serve_in_thread
+from tests.servers import free_port
 
 MODEL = "claude-4-5-sonnet"
 ASK = [{"role": "user", "content": "What is the capital of France?"}]
@@ -338,12 +338,6 @@ def test_the_management_command_serves_a_controllable_stand_in():
         process.wait(10)
     assert reply.choices[0].message.content == "From the other process."
     assert [r["body"]["messages"] for r in recorded] == [ASK, ASK]
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_until_listening(base, timeout=15):
