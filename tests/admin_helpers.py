@@ -1,36 +1,13 @@
-"""Data builders and the reviewer persona for the review console tests.
-
-rita is the reviewer: staff, in the ``reviewer`` group that migration 0004 creates. Import the fixtures you use
-into a test module (``from tests.admin_helpers import reviewer, reviewer_client``).
+"""Data builders for the review console tests: conversations, messages, versions, feedback and images with the
+times and figures a test fixes. The personas are fixtures in tests/conftest.py.
 """
 
 import datetime
 import hashlib
 
-import pytest
 from django.utils import timezone
 
 from chat.models import Attachment, Conversation, Feedback, ImageBlob, Message
-
-
-@pytest.fixture
-def reviewer(django_user_model):
-    from django.contrib.auth.models import Group
-
-    user = django_user_model.objects.create_user("rita", password="rita-password-1", is_staff=True)
-    user.groups.add(Group.objects.get(name="reviewer"))
-    return user
-
-
-@pytest.fixture
-def reviewer_client(client, reviewer):
-    client.force_login(reviewer)
-    return client
-
-
-@pytest.fixture
-def superuser(django_user_model):
-    return django_user_model.objects.create_superuser("sam", password="sam-password-1")
 
 
 def at(day, hour=12, minute=0, second=0):

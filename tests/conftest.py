@@ -1,6 +1,14 @@
 """Shared fixtures: fixed personas and the real-service switches.
 
-alice owns conversations, bob is a staff reviewer, charlie is a stranger who must never see alice's data.
+The personas, the only users tests sign in as:
+
+- alice owns conversations;
+- bob is staff outside the reviewer group: he gets into the admin but sees no conversations;
+- charlie is a stranger who must never see alice's data;
+- rita reviews: staff, in the ``reviewer`` group that migration 0004 creates;
+- sam is a superuser, who also manages users and reads the audit log.
+
+``alice_client`` and ``rita_client`` are the test client signed in as them.
 """
 
 import os
@@ -74,8 +82,28 @@ def charlie(django_user_model):
 
 
 @pytest.fixture
+def rita(django_user_model):
+    from django.contrib.auth.models import Group
+
+    user = django_user_model.objects.create_user("rita", password="rita-password-1", is_staff=True)
+    user.groups.add(Group.objects.get(name="reviewer"))
+    return user
+
+
+@pytest.fixture
+def sam(django_user_model):
+    return django_user_model.objects.create_superuser("sam", password="sam-password-1")
+
+
+@pytest.fixture
 def alice_client(client, alice):
     client.force_login(alice)
+    return client
+
+
+@pytest.fixture
+def rita_client(client, rita):
+    client.force_login(rita)
     return client
 
 

@@ -10,7 +10,6 @@ from django.urls import reverse
 from chat.review import console
 from chat.models import Feedback, Message, ReviewMark, TranscriptView
 from tests import admin_helpers as h
-from tests.admin_helpers import reviewer, reviewer_client, superuser  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db
 
@@ -50,8 +49,8 @@ def listed_titles(response):
 # --- The list ----------------------------------------------------------------------------------------------------
 
 
-def test_list_shows_owner_counts_tokens_status_and_feedback(reviewer_client, chats):
-    response = reviewer_client.get(CHANGELIST)
+def test_list_shows_owner_counts_tokens_status_and_feedback(rita_client, chats):
+    response = rita_client.get(CHANGELIST)
     assert response.status_code == 200
     html = response.content.decode()
     for title in ("Soup recipes", "Tax question", "Long story", "Cat picture"):
@@ -67,26 +66,26 @@ def test_list_shows_owner_counts_tokens_status_and_feedback(reviewer_client, cha
     assert '<span class="chat-status chat-status--interrupted">interrupted</span>' in html
 
 
-def test_list_is_newest_activity_first(reviewer_client, alice):
+def test_list_is_newest_activity_first(rita_client, alice):
     for day, title in [(3, "middle"), (5, "newest"), (1, "oldest")]:
         h.conversation(alice, title, created=h.at(1), updated=h.at(day))
-    response = reviewer_client.get(CHANGELIST)
+    response = rita_client.get(CHANGELIST)
     assert [c.title for c in response.context["cl"].result_list] == ["newest", "middle", "oldest"]
 
 
-def test_list_sorts_by_computed_columns(reviewer_client, chats):
-    response = reviewer_client.get(CHANGELIST, {"o": "-5"})  # the "Messages" column, then tokens (6)
+def test_list_sorts_by_computed_columns(rita_client, chats):
+    response = rita_client.get(CHANGELIST, {"o": "-5"})  # the "Messages" column, then tokens (6)
     assert response.status_code == 200
-    response = reviewer_client.get(CHANGELIST, {"o": "-6"})
+    response = rita_client.get(CHANGELIST, {"o": "-6"})
     assert response.context["cl"].result_list[0].title == "Cat picture"
 
 
-def test_list_is_paginated(reviewer_client, alice):
+def test_list_is_paginated(rita_client, alice):
     for number in range(55):
         h.conversation(alice, f"chat {number}")
-    response = reviewer_client.get(CHANGELIST)
+    response = rita_client.get(CHANGELIST)
     assert len(response.context["cl"].result_list) == 50
-    assert len(reviewer_client.get(CHANGELIST, {"p": 2}).context["cl"].result_list) == 5
+    assert len(rita_client.get(CHANGELIST, {"p": 2}).context["cl"].result_list) == 5
 
 
 @pytest.mark.parametrize(
@@ -104,22 +103,22 @@ def test_list_is_paginated(reviewer_client, alice):
         ({"owner": "nobody"}, set()),
     ],
 )
-def test_filters(reviewer_client, chats, params, expected):
-    response = reviewer_client.get(CHANGELIST, params)
+def test_filters(rita_client, chats, params, expected):
+    response = rita_client.get(CHANGELIST, params)
     assert response.status_code == 200
     assert listed_titles(response) == expected
 
 
-def test_date_filter(reviewer_client, alice):
+def test_date_filter(rita_client, alice):
     h.conversation(alice, "old", created=h.at(1))
     h.conversation(alice, "new")
     since = h.today_at(0).isoformat()
-    response = reviewer_client.get(CHANGELIST, {"created_at__gte": since})
+    response = rita_client.get(CHANGELIST, {"created_at__gte": since})
     assert listed_titles(response) == {"new"}
 
 
-def test_filter_sidebar_offers_models_and_a_user_box(reviewer_client, chats):
-    html = reviewer_client.get(CHANGELIST, {"status": "error"}).content.decode()
+def test_filter_sidebar_offers_models_and_a_user_box(rita_client, chats):
+    html = rita_client.get(CHANGELIST, {"status": "error"}).content.decode()
     assert "claude-4-5-haiku" in html
     assert 'name="owner"' in html
     # The user box keeps the other filters when submitted.
@@ -138,16 +137,16 @@ def test_filter_sidebar_offers_models_and_a_user_box(reviewer_client, chats):
         ("nothing-like-this", set()),
     ],
 )
-def test_search(reviewer_client, chats, query, expected):
-    response = reviewer_client.get(CHANGELIST, {"q": query})
+def test_search(rita_client, chats, query, expected):
+    response = rita_client.get(CHANGELIST, {"q": query})
     assert listed_titles(response) == expected
 
 
-def test_search_lists_a_conversation_once_however_many_messages_match(reviewer_client, alice):
+def test_search_lists_a_conversation_once_however_many_messages_match(rita_client, alice):
     conv = h.conversation(alice, "repeats")
     for _ in range(3):
         h.exchange(conv, "banana", "banana banana")
-    response = reviewer_client.get(CHANGELIST, {"q": "banana"})
+    response = rita_client.get(CHANGELIST, {"q": "banana"})
     assert len(response.context["cl"].result_list) == 1
     assert response.context["cl"].result_list[0].n_messages == 6
 
@@ -160,13 +159,13 @@ def _fill(owner, count):
         h.image(question, payload=f"{number}".encode())
 
 
-def test_list_query_count_does_not_grow_with_rows(reviewer_client, alice, django_assert_max_num_queries):
+def test_list_query_count_does_not_grow_with_rows(rita_client, alice, django_assert_max_num_queries):
     _fill(alice, 3)
     with django_assert_max_num_queries(8):
-        small = reviewer_client.get(CHANGELIST, {"q": "q", "negative": "yes"})
+        small = rita_client.get(CHANGELIST, {"q": "q", "negative": "yes"})
     _fill(alice, 40)
     with django_assert_max_num_queries(8):
-        large = reviewer_client.get(CHANGELIST, {"q": "q", "negative": "yes"})
+        large = rita_client.get(CHANGELIST, {"q": "q", "negative": "yes"})
     assert len(small.context["cl"].result_list) == 3
     assert len(large.context["cl"].result_list) == 43
 
@@ -188,8 +187,8 @@ def rich(alice, charlie):
     return conv
 
 
-def test_transcript_reads_like_the_chat(reviewer_client, rich):
-    response = reviewer_client.get(transcript_url(rich))
+def test_transcript_reads_like_the_chat(rita_client, rich):
+    response = rita_client.get(transcript_url(rich))
     assert response.status_code == 200
     html = response.content.decode()
     assert "<h1>Rich transcript</h1>" in html
@@ -210,9 +209,9 @@ def test_transcript_reads_like_the_chat(reviewer_client, rich):
         assert f'id="m-{message.public_id}"' in html
 
 
-def test_transcript_image_uses_the_attachment_url_when_routed(reviewer_client, rich):
+def test_transcript_image_uses_the_attachment_url_when_routed(rita_client, rich):
     attachment = rich.messages.get(content="And this picture?").attachments.get()
-    html = reviewer_client.get(transcript_url(rich)).content.decode()
+    html = rita_client.get(transcript_url(rich)).content.decode()
     url = console.exports.attachment_url(attachment)
     if url is None:
         assert 'class="chat-missing-image"' in html
@@ -220,19 +219,19 @@ def test_transcript_image_uses_the_attachment_url_when_routed(reviewer_client, r
         assert f'<img src="{url}"' in html
 
 
-def test_opening_a_transcript_is_audited(reviewer_client, reviewer, rich):
-    reviewer_client.get(transcript_url(rich))
-    reviewer_client.get(transcript_url(rich))
+def test_opening_a_transcript_is_audited(rita_client, rita, rich):
+    rita_client.get(transcript_url(rich))
+    rita_client.get(transcript_url(rich))
     views = TranscriptView.objects.filter(conversation=rich)
     assert views.count() == 2
     assert {(v.viewer, v.viewer_username, v.action, v.conversation_public_id) for v in views} == {
-        (reviewer, "rita", "view", rich.public_id)
+        (rita, "rita", "view", rich.public_id)
     }
 
 
-def test_transcript_is_read_only(reviewer_client, superuser, client, rich):
-    assert reviewer_client.post(transcript_url(rich), {"title": "changed"}).status_code == 405
-    client.force_login(superuser)
+def test_transcript_is_read_only(rita_client, sam, client, rich):
+    assert rita_client.post(transcript_url(rich), {"title": "changed"}).status_code == 405
+    client.force_login(sam)
     assert client.post(transcript_url(rich), {"title": "changed"}).status_code == 405
     assert client.get(reverse("admin:chat_conversation_add")).status_code == 403
     html = client.get(transcript_url(rich)).content.decode()
@@ -241,14 +240,14 @@ def test_transcript_is_read_only(reviewer_client, superuser, client, rich):
     assert rich.title == "Rich transcript"
 
 
-def test_transcript_of_a_missing_conversation_redirects_to_the_list(reviewer_client):
-    response = reviewer_client.get(reverse("admin:chat_conversation_change", args=[999999]))
+def test_transcript_of_a_missing_conversation_redirects_to_the_list(rita_client):
+    response = rita_client.get(reverse("admin:chat_conversation_change", args=[999999]))
     assert response.status_code == 302
     assert TranscriptView.objects.count() == 0
 
 
 def test_transcript_query_count_does_not_grow_with_messages(
-    reviewer_client, alice, charlie, django_assert_max_num_queries
+    rita_client, alice, charlie, django_assert_max_num_queries
 ):
     conv = h.conversation(alice, "long")
 
@@ -261,16 +260,16 @@ def test_transcript_query_count_does_not_grow_with_messages(
 
     add(2)
     with django_assert_max_num_queries(10):
-        reviewer_client.get(transcript_url(conv))
+        rita_client.get(transcript_url(conv))
     add(25)
     with django_assert_max_num_queries(10):
-        response = reviewer_client.get(transcript_url(conv))
+        response = rita_client.get(transcript_url(conv))
     assert response.content.decode().count('class="chat-msg ') == 54
 
 
-def test_message_admin_opens_the_message_in_its_transcript(reviewer_client, rich):
+def test_message_admin_opens_the_message_in_its_transcript(rita_client, rich):
     message = rich.messages.first()
-    response = reviewer_client.get(reverse("admin:chat_message_change", args=[message.pk]))
+    response = rita_client.get(reverse("admin:chat_message_change", args=[message.pk]))
     assert response.status_code == 302
     assert response["Location"] == f"{transcript_url(rich)}#m-{message.public_id}"
 
@@ -291,8 +290,8 @@ def branched(alice):
     return conv
 
 
-def test_transcript_shows_every_version_in_conversation_order(reviewer_client, branched):
-    response = reviewer_client.get(transcript_url(branched))
+def test_transcript_shows_every_version_in_conversation_order(rita_client, branched):
+    response = rita_client.get(transcript_url(branched))
     shown = [(e.message.content, e.shown, e.branch["index"], e.branch["count"]) for e in response.context["entries"]]
     assert shown == [
         ("Waht is 2+2?", False, 1, 2),
@@ -308,8 +307,8 @@ def test_transcript_shows_every_version_in_conversation_order(reviewer_client, b
     assert "(3 not shown to the user" in html
 
 
-def test_transcript_shows_reasoning_and_tool_steps(reviewer_client, branched):
-    html = reviewer_client.get(transcript_url(branched)).content.decode()
+def test_transcript_shows_reasoning_and_tool_steps(rita_client, branched):
+    html = rita_client.get(transcript_url(branched)).content.decode()
     assert "<summary>Reasoning</summary>" in html and "<em>two</em>" in html
     assert "<summary>Tool call: calculator</summary>" in html
     assert '<pre>{\n  &quot;expression&quot;: &quot;2+2&quot;\n}</pre>' in html
@@ -318,9 +317,9 @@ def test_transcript_shows_reasoning_and_tool_steps(reviewer_client, branched):
     assert '<p class="chat-note">Error</p><pre>clock failed: unknown time zone</pre>' in html
 
 
-def test_a_hidden_version_opened_from_the_message_list_is_in_the_transcript(reviewer_client, branched):
+def test_a_hidden_version_opened_from_the_message_list_is_in_the_transcript(rita_client, branched):
     hidden = branched.messages.get(content="Four, I think.")
-    response = reviewer_client.get(reverse("admin:chat_message_change", args=[hidden.pk]), follow=True)
+    response = rita_client.get(reverse("admin:chat_message_change", args=[hidden.pk]), follow=True)
     assert response.redirect_chain[-1][0].endswith(f"#m-{hidden.public_id}")
     assert f'id="m-{hidden.public_id}"' in response.content.decode()
 
@@ -328,8 +327,8 @@ def test_a_hidden_version_opened_from_the_message_list_is_in_the_transcript(revi
 # --- Exports -----------------------------------------------------------------------------------------------------
 
 
-def test_export_json_has_the_documented_shape(reviewer_client, rich):
-    response = reviewer_client.get(reverse("admin:chat_conversation_export", args=[rich.pk, "json"]))
+def test_export_json_has_the_documented_shape(rita_client, rich):
+    response = rita_client.get(reverse("admin:chat_conversation_export", args=[rich.pk, "json"]))
     assert response.status_code == 200
     assert response["Content-Type"].startswith("application/json")
     assert response["Content-Disposition"].startswith('attachment; filename="rich-transcript-')
@@ -351,8 +350,8 @@ def test_export_json_has_the_documented_shape(reviewer_client, rich):
     assert conv["messages"][3]["status"] == "error" and conv["messages"][3]["error"] == "The model is overloaded."
 
 
-def test_export_markdown(reviewer_client, rich):
-    response = reviewer_client.get(reverse("admin:chat_conversation_export", args=[rich.pk, "md"]))
+def test_export_markdown(rita_client, rich):
+    response = rita_client.get(reverse("admin:chat_conversation_export", args=[rich.pk, "md"]))
     text = response.content.decode()
     assert response["Content-Type"].startswith("text/markdown")
     assert text.startswith("# Rich transcript\n")
@@ -363,9 +362,9 @@ def test_export_markdown(reviewer_client, rich):
     assert "![holiday.png](" in text
 
 
-def test_export_json_keeps_every_version_and_the_markdown_the_shown_ones(reviewer_client, branched):
+def test_export_json_keeps_every_version_and_the_markdown_the_shown_ones(rita_client, branched):
     url = reverse("admin:chat_conversation_export", args=[branched.pk, "json"])
-    (conv,) = json.loads(reviewer_client.get(url).content)["conversations"]
+    (conv,) = json.loads(rita_client.get(url).content)["conversations"]
     by_id = {m["id"]: m for m in conv["messages"]}
     assert [by_id[key]["content"] for key in conv["path"]] == ["What is 2+2?", "2 + 2 = 4."]
     assert [(m["content"], m["selected"]) for m in conv["messages"]] == [
@@ -376,26 +375,26 @@ def test_export_json_keeps_every_version_and_the_markdown_the_shown_ones(reviewe
     assert reply["reasoning"] == "Add the *two* numbers."
     assert reply["tool_calls"][0] == {"id": "call_1", "name": "calculator", "arguments": '{"expression": "2+2"}',
                                       "result": "4", "is_error": False}
-    text = reviewer_client.get(reverse("admin:chat_conversation_export", args=[branched.pk, "md"])).content.decode()
+    text = rita_client.get(reverse("admin:chat_conversation_export", args=[branched.pk, "md"])).content.decode()
     assert "Waht" not in text and "Four, I think." not in text
     assert "> Used calculator(2+2) → 4" in text
 
 
-def test_export_is_audited_and_unknown_formats_are_404(reviewer_client, rich):
-    reviewer_client.get(reverse("admin:chat_conversation_export", args=[rich.pk, "json"]))
+def test_export_is_audited_and_unknown_formats_are_404(rita_client, rich):
+    rita_client.get(reverse("admin:chat_conversation_export", args=[rich.pk, "json"]))
     assert TranscriptView.objects.get().action == "export"
-    assert reviewer_client.get(reverse("admin:chat_conversation_export", args=[rich.pk, "pdf"])).status_code == 404
+    assert rita_client.get(reverse("admin:chat_conversation_export", args=[rich.pk, "pdf"])).status_code == 404
 
 
-def test_bulk_export_json_and_markdown(reviewer_client, chats):
+def test_bulk_export_json_and_markdown(rita_client, chats):
     selected = [chats["ok"].pk, chats["pics"].pk]
-    response = reviewer_client.post(CHANGELIST, {"action": "export_json", "_selected_action": selected})
+    response = rita_client.post(CHANGELIST, {"action": "export_json", "_selected_action": selected})
     assert response.status_code == 200
     document = json.loads(response.content)
     assert {c["title"] for c in document["conversations"]} == {"Soup recipes", "Cat picture"}
     assert TranscriptView.objects.filter(action="export").count() == 2
 
-    response = reviewer_client.post(CHANGELIST, {"action": "export_markdown", "_selected_action": selected})
+    response = rita_client.post(CHANGELIST, {"action": "export_markdown", "_selected_action": selected})
     assert response["Content-Type"] == "application/zip"
     with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
         names = archive.namelist()
@@ -403,15 +402,15 @@ def test_bulk_export_json_and_markdown(reviewer_client, chats):
         assert any(archive.read(name).decode().startswith("# Soup recipes") for name in names)
 
 
-def test_bulk_export_query_count_does_not_grow(reviewer_client, alice, django_assert_max_num_queries):
+def test_bulk_export_query_count_does_not_grow(rita_client, alice, django_assert_max_num_queries):
     _fill(alice, 3)
     ids = list(alice.conversations.values_list("pk", flat=True))
     with django_assert_max_num_queries(11):
-        reviewer_client.post(CHANGELIST, {"action": "export_json", "_selected_action": ids})
+        rita_client.post(CHANGELIST, {"action": "export_json", "_selected_action": ids})
     _fill(alice, 30)
     ids = list(alice.conversations.values_list("pk", flat=True))
     with django_assert_max_num_queries(11):
-        response = reviewer_client.post(CHANGELIST, {"action": "export_json", "_selected_action": ids})
+        response = rita_client.post(CHANGELIST, {"action": "export_json", "_selected_action": ids})
     assert len(json.loads(response.content)["conversations"]) == 33
 
 
@@ -437,8 +436,8 @@ def inbox_ids(response):
     return [item.pk for item in response.context["page"].object_list]
 
 
-def test_inbox_lists_what_needs_review_newest_first(reviewer_client, inbox_data):
-    response = reviewer_client.get(INBOX)
+def test_inbox_lists_what_needs_review_newest_first(rita_client, inbox_data):
+    response = rita_client.get(INBOX)
     assert response.status_code == 200
     d = inbox_data
     assert inbox_ids(response) == [d["disliked"].pk, d["cut"].pk, d["error"].pk]
@@ -449,33 +448,33 @@ def test_inbox_lists_what_needs_review_newest_first(reviewer_client, inbox_data)
 
 @pytest.mark.parametrize(("kind", "expected"), [("negative", ["disliked"]), ("error", ["error"]),
                                                 ("interrupted", ["cut"])])
-def test_inbox_kinds(reviewer_client, inbox_data, kind, expected):
-    response = reviewer_client.get(INBOX, {"kind": kind})
+def test_inbox_kinds(rita_client, inbox_data, kind, expected):
+    response = rita_client.get(INBOX, {"kind": kind})
     assert inbox_ids(response) == [inbox_data[name].pk for name in expected]
 
 
-def test_marking_reviewed_with_a_note(reviewer_client, reviewer, inbox_data):
+def test_marking_reviewed_with_a_note(rita_client, rita, inbox_data):
     target = inbox_data["error"]
     url = reverse("admin:chat_conversation_review", args=[target.public_id])
-    response = reviewer_client.post(url, {"note": "Upstream 429s, fine now", "next": INBOX + "?kind=error"})
+    response = rita_client.post(url, {"note": "Upstream 429s, fine now", "next": INBOX + "?kind=error"})
     assert response.status_code == 302 and response["Location"] == INBOX + "?kind=error"
     mark = ReviewMark.objects.get()
-    assert (mark.message, mark.reviewer, mark.note) == (target, reviewer, "Upstream 429s, fine now")
-    assert target.pk not in inbox_ids(reviewer_client.get(INBOX))
-    reviewed = reviewer_client.get(INBOX, {"state": "reviewed"})
+    assert (mark.message, mark.reviewer, mark.note) == (target, rita, "Upstream 429s, fine now")
+    assert target.pk not in inbox_ids(rita_client.get(INBOX))
+    reviewed = rita_client.get(INBOX, {"state": "reviewed"})
     assert inbox_ids(reviewed) == [target.pk]
     assert "Upstream 429s, fine now" in reviewed.content.decode()
-    assert len(inbox_ids(reviewer_client.get(INBOX, {"state": "all"}))) == 3
+    assert len(inbox_ids(rita_client.get(INBOX, {"state": "all"}))) == 3
 
 
-def test_marking_reviewed_refuses_foreign_redirects_and_gets(reviewer_client, inbox_data):
+def test_marking_reviewed_refuses_foreign_redirects_and_gets(rita_client, inbox_data):
     url = reverse("admin:chat_conversation_review", args=[inbox_data["cut"].public_id])
-    assert reviewer_client.get(url).status_code == 405
-    response = reviewer_client.post(url, {"next": "https://evil.example/"})
+    assert rita_client.get(url).status_code == 405
+    response = rita_client.post(url, {"next": "https://evil.example/"})
     assert response["Location"] == INBOX
 
 
-def test_inbox_query_count_does_not_grow(reviewer_client, alice, charlie, django_assert_max_num_queries):
+def test_inbox_query_count_does_not_grow(rita_client, alice, charlie, django_assert_max_num_queries):
     conv = h.conversation(alice, "many")
 
     def add(count):
@@ -485,20 +484,20 @@ def test_inbox_query_count_does_not_grow(reviewer_client, alice, charlie, django
 
     add(2)
     with django_assert_max_num_queries(9):
-        reviewer_client.get(INBOX, {"state": "all"})
+        rita_client.get(INBOX, {"state": "all"})
     add(30)
     with django_assert_max_num_queries(9):
-        response = reviewer_client.get(INBOX, {"state": "all"})
+        response = rita_client.get(INBOX, {"state": "all"})
     assert len(inbox_ids(response)) == console.INBOX_PAGE_SIZE
 
 
-def test_review_links_on_the_admin_index_and_list(reviewer_client):
-    assert "Review inbox" in reviewer_client.get("/admin/").content.decode()
-    assert "Usage dashboard" in reviewer_client.get(CHANGELIST).content.decode()
+def test_review_links_on_the_admin_index_and_list(rita_client):
+    assert "Review inbox" in rita_client.get("/admin/").content.decode()
+    assert "Usage dashboard" in rita_client.get(CHANGELIST).content.decode()
 
 
-def test_streaming_replies_are_listed_with_their_status(reviewer_client, alice):
+def test_streaming_replies_are_listed_with_their_status(rita_client, alice):
     conv = h.conversation(alice, "live")
     h.message(conv, "assistant", "so far", status=Message.Status.STREAMING)
-    response = reviewer_client.get(CHANGELIST, {"status": "streaming"})
+    response = rita_client.get(CHANGELIST, {"status": "streaming"})
     assert listed_titles(response) == {"live"}

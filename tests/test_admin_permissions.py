@@ -13,7 +13,6 @@ from django.urls import reverse
 
 from chat.models import Feedback, ReviewMark, TranscriptView
 from tests import admin_helpers as h
-from tests.admin_helpers import reviewer, reviewer_client, superuser  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db
 
@@ -70,26 +69,26 @@ def test_plain_staff_get_into_the_admin_but_see_no_conversations(client, bob, ch
     assert not TranscriptView.objects.exists()
 
 
-def test_reviewer_reads_everything(reviewer_client, chat):
+def test_reviewer_reads_everything(rita_client, chat):
     for url in read_urls(chat):
-        response = reviewer_client.get(url, follow=True)
+        response = rita_client.get(url, follow=True)
         assert response.status_code == 200, url
-    html = reviewer_client.get(reverse("admin:chat_conversation_change", args=[chat.pk])).content.decode()
+    html = rita_client.get(reverse("admin:chat_conversation_change", args=[chat.pk])).content.decode()
     assert "secret answer" in html
 
 
-def test_reviewer_changes_nothing(reviewer_client, chat):
+def test_reviewer_changes_nothing(rita_client, chat):
     change = reverse("admin:chat_conversation_change", args=[chat.pk])
-    assert reviewer_client.get(reverse("admin:chat_conversation_add")).status_code == 403
-    assert reviewer_client.post(change, {"title": "edited"}).status_code == 405
-    assert reviewer_client.get(reverse("admin:chat_conversation_delete", args=[chat.pk])).status_code == 403
+    assert rita_client.get(reverse("admin:chat_conversation_add")).status_code == 403
+    assert rita_client.post(change, {"title": "edited"}).status_code == 405
+    assert rita_client.get(reverse("admin:chat_conversation_delete", args=[chat.pk])).status_code == 403
     message = chat.messages.first()
-    assert reviewer_client.post(reverse("admin:chat_message_change", args=[message.pk]), {}).status_code == 403
-    assert reviewer_client.get(reverse("admin:chat_message_add")).status_code == 403
+    assert rita_client.post(reverse("admin:chat_message_change", args=[message.pk]), {}).status_code == 403
+    assert rita_client.get(reverse("admin:chat_message_add")).status_code == 403
     # The list offers exports, not deletion.
-    actions = reviewer_client.get(reverse("admin:chat_conversation_changelist")).context["action_form"]
+    actions = rita_client.get(reverse("admin:chat_conversation_changelist")).context["action_form"]
     assert [name for name, _ in actions.fields["action"].choices if name] == ["export_json", "export_markdown"]
-    response = reviewer_client.post(
+    response = rita_client.post(
         reverse("admin:chat_conversation_changelist"), {"action": "delete_selected", "_selected_action": [chat.pk]}
     )
     assert response.status_code in (200, 302)
@@ -97,14 +96,14 @@ def test_reviewer_changes_nothing(reviewer_client, chat):
     assert chat.title == "Private matters" and chat.messages.count() == 2
 
 
-def test_reviewer_marks_reviewed(reviewer_client, reviewer, chat):
-    assert reviewer_client.post(review_url(chat), {"note": "checked"}).status_code == 302
-    assert ReviewMark.objects.get().reviewer == reviewer
+def test_reviewer_marks_reviewed(rita_client, rita, chat):
+    assert rita_client.post(review_url(chat), {"note": "checked"}).status_code == 302
+    assert ReviewMark.objects.get().reviewer == rita
 
 
-def test_reviewer_cannot_manage_users_or_read_the_audit_log(reviewer_client):
+def test_reviewer_cannot_manage_users_or_read_the_audit_log(rita_client):
     for url in ["/admin/auth/user/", "/admin/auth/group/", "/admin/auth/user/add/", "/admin/chat/transcriptview/"]:
-        assert reviewer_client.get(url).status_code == 403, url
+        assert rita_client.get(url).status_code == 403, url
 
 
 def test_staff_with_user_permissions_still_cannot_manage_users(client, bob):
@@ -114,11 +113,11 @@ def test_staff_with_user_permissions_still_cannot_manage_users(client, bob):
     assert client.get(reverse("admin:auth_user_change", args=[bob.pk])).status_code == 403
 
 
-def test_superuser_manages_users_and_reads_the_audit_log(client, superuser, reviewer_client, reviewer, chat):
-    reviewer_client.get(reverse("admin:chat_conversation_change", args=[chat.pk]))
-    client.force_login(superuser)
+def test_superuser_manages_users_and_reads_the_audit_log(client, sam, rita_client, rita, chat):
+    rita_client.get(reverse("admin:chat_conversation_change", args=[chat.pk]))
+    client.force_login(sam)
     assert client.get("/admin/auth/user/").status_code == 200
-    assert client.get(reverse("admin:auth_user_change", args=[reviewer.pk])).status_code == 200
+    assert client.get(reverse("admin:auth_user_change", args=[rita.pk])).status_code == 200
     log = client.get("/admin/chat/transcriptview/")
     assert log.status_code == 200
     html = log.content.decode()
@@ -130,18 +129,18 @@ def test_superuser_manages_users_and_reads_the_audit_log(client, superuser, revi
     assert "secret" not in html
 
 
-def test_superuser_may_delete_a_conversation(client, superuser, chat):
-    client.force_login(superuser)
+def test_superuser_may_delete_a_conversation(client, sam, chat):
+    client.force_login(sam)
     response = client.post(reverse("admin:chat_conversation_delete", args=[chat.pk]), {"post": "yes"})
     assert response.status_code == 302
     assert not type(chat).objects.filter(pk=chat.pk).exists()
 
 
-def test_audit_log_outlives_the_conversation_and_the_viewer(reviewer_client, reviewer, chat):
-    reviewer_client.get(reverse("admin:chat_conversation_change", args=[chat.pk]))
+def test_audit_log_outlives_the_conversation_and_the_viewer(rita_client, rita, chat):
+    rita_client.get(reverse("admin:chat_conversation_change", args=[chat.pk]))
     public_id = chat.public_id
     chat.delete()
-    reviewer.delete()
+    rita.delete()
     entry = TranscriptView.objects.get()
     assert (entry.viewer, entry.conversation, entry.viewer_username, entry.conversation_public_id) == (
         None, None, "rita", public_id

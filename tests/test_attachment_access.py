@@ -36,12 +36,8 @@ def test_a_repeated_fetch_is_answered_not_modified(alice_client, photo):
     assert (response.status_code, response.content) == (304, b"")
 
 
-def test_a_reviewer_can_fetch_any_attachment(client, bob, photo):
-    from django.contrib.auth.models import Group
-
-    bob.groups.add(Group.objects.get(name="reviewer"))
-    client.force_login(bob)
-    assert client.get(photo.get_absolute_url()).status_code == 200
+def test_a_reviewer_can_fetch_any_attachment(rita_client, photo):
+    assert rita_client.get(photo.get_absolute_url()).status_code == 200
 
 
 def test_staff_outside_the_reviewer_group_gets_a_404(client, bob, photo):

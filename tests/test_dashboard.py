@@ -10,7 +10,6 @@ from django.utils import timezone
 
 from chat.review import reporting
 from tests import admin_helpers as h
-from tests.admin_helpers import reviewer, reviewer_client  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db
 
@@ -105,8 +104,8 @@ def test_bar_chart_geometry():
     assert all(bar.height == 0 for bar in reporting.bar_chart([("a", 0), ("b", 0)])[0])
 
 
-def test_dashboard_page_shows_the_figures(reviewer_client, usage):
-    response = reviewer_client.get(DASHBOARD, {"days": 7})
+def test_dashboard_page_shows_the_figures(rita_client, usage):
+    response = rita_client.get(DASHBOARD, {"days": 7})
     assert response.status_code == 200
     html = response.content.decode()
     assert 'id="total-requests">5<' in html
@@ -124,25 +123,25 @@ def test_dashboard_page_shows_the_figures(reviewer_client, usage):
     assert "<title>" in html and "1500 tokens" in html
 
 
-def test_dashboard_defaults_to_thirty_days(reviewer_client, usage):
-    response = reviewer_client.get(DASHBOARD, {"days": "junk"})
+def test_dashboard_defaults_to_thirty_days(rita_client, usage):
+    response = rita_client.get(DASHBOARD, {"days": "junk"})
     assert response.context["window"].days == 30
     assert 'id="total-requests">6<' in response.content.decode()
     assert response.content.decode().count('<rect class="bar"') == 60
 
 
-def test_dashboard_without_data(reviewer_client):
-    html = reviewer_client.get(DASHBOARD).content.decode()
+def test_dashboard_without_data(rita_client):
+    html = rita_client.get(DASHBOARD).content.decode()
     assert 'id="total-requests">0<' in html and 'id="ttft-p50">–<' in html and "No replies in this window." in html
 
 
-def test_dashboard_query_count(reviewer_client, usage, django_assert_max_num_queries):
+def test_dashboard_query_count(rita_client, usage, django_assert_max_num_queries):
     with django_assert_max_num_queries(12):
-        reviewer_client.get(DASHBOARD, {"days": 90})
+        rita_client.get(DASHBOARD, {"days": 90})
 
 
-def test_csv_download(reviewer_client, usage):
-    response = reviewer_client.get(reverse("admin:chat_conversation_dashboard_csv"), {"days": 7})
+def test_csv_download(rita_client, usage):
+    response = rita_client.get(reverse("admin:chat_conversation_dashboard_csv"), {"days": 7})
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
     assert response["Content-Disposition"].startswith('attachment; filename="usage-')
@@ -158,9 +157,9 @@ def test_csv_download(reviewer_client, usage):
     ]
 
 
-def test_csv_cells_cannot_become_spreadsheet_formulas(reviewer_client, django_user_model):
+def test_csv_cells_cannot_become_spreadsheet_formulas(rita_client, django_user_model):
     mallory = django_user_model.objects.create_user("=HYPERLINK(1)")
     conv = h.conversation(mallory)
     h.message(conv, model="@model", prompt=1, completion=1)
-    text = reviewer_client.get(reverse("admin:chat_conversation_dashboard_csv")).content.decode()
+    text = rita_client.get(reverse("admin:chat_conversation_dashboard_csv")).content.decode()
     assert "'=HYPERLINK(1)" in text and "'@model" in text

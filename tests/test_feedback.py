@@ -74,10 +74,9 @@ def test_the_page_shows_the_thumbs_pressed(alice_client, reply):
     assert page.count('class="feedback-button"') == 2  # the reply only, not the question
 
 
-def test_admins_see_the_feedback(client, alice_client, reply, django_user_model):
+def test_admins_see_the_feedback(client, alice_client, reply, sam):
     rate(alice_client, reply, rating="-1", comment="Too vague")
-    admin = django_user_model.objects.create_superuser("root", password="root-password-1")
-    client.force_login(admin)
+    client.force_login(sam)
     page = client.get(reverse("admin:chat_feedback_changelist"))
     assert page.status_code == 200
     assert "Not helpful" in page.content.decode()
