@@ -53,7 +53,8 @@ def test_renaming_does_not_reorder_the_sidebar(alice, alice_client, chat):
     newer = Conversation.objects.create(owner=alice, title="Newer")
     post(alice_client, "chat:rename", chat, {"title": "Renamed"}, **JSON)
     assert sidebar_titles(alice_client) == ["Newer", "Renamed"]
-    assert newer.pk
+    listed = alice_client.get(reverse("chat:index")).context["conversations"]
+    assert [c.pk for c in listed] == [newer.pk, chat.pk]
 
 
 def test_pinned_conversations_come_first(alice, alice_client, chat):

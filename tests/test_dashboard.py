@@ -137,7 +137,10 @@ def test_dashboard_without_data(rita_client):
 
 def test_dashboard_query_count(rita_client, usage, django_assert_max_num_queries):
     with django_assert_max_num_queries(12):
-        rita_client.get(DASHBOARD, {"days": 90})
+        response = rita_client.get(DASHBOARD, {"days": 90})
+    # The count is of the whole page with its figures, not of a redirect or an error page.
+    assert response.status_code == 200
+    assert 'id="total-requests">6<' in response.content.decode()
 
 
 def test_csv_download(rita_client, usage):

@@ -80,7 +80,9 @@ def test_queries_do_not_grow_with_the_history(conversation, blob, django_assert_
 
     # The tree (which messages are visible), their text, which images they have (no bytes), the bytes sent.
     with django_assert_num_queries(4):
-        build_messages(conversation)
+        messages = build_messages(conversation)
+    assert len(messages) == 1 + 60  # the system prompt and the whole history
+    assert sum(kinds(m).count("image") for m in messages if isinstance(m["content"], list)) == 20
 
 
 def test_a_conversation_without_images_looks_for_none(conversation, django_assert_num_queries):
@@ -90,4 +92,6 @@ def test_a_conversation_without_images_looks_for_none(conversation, django_asser
 
     # The tree and the text, which says there are no images: nothing to look up.
     with django_assert_num_queries(2):
-        build_messages(conversation)
+        messages = build_messages(conversation)
+    assert [m["content"] for m in messages[-2:]] == ["question 29", "answer 29"]
+    assert len(messages) == 1 + 60

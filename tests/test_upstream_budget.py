@@ -91,7 +91,19 @@ def test_budget_holds_across_two_processes():
 async def test_redis_window_settles_tokens():
     window = RedisWindow(os.environ["REDIS_URL"], f"test:budget:{uuid.uuid4().hex}", window=5.0)
     budget = UpstreamBudget(window, max_requests=100, max_tokens=1000)
-    first = await budget.acquire(900)
-    await budget.settle(first, 50)
-    await asyncio.wait_for(budget.acquire(900), 1)
-    await window.redis.aclose()
+    waits = []
+
+    async def on_wait(seconds):
+        waits.append(seconds)
+
+    try:
+        first = await budget.acquire(900)
+        # Before the settle the window is full: another 900 would have to wait for the first to leave it.
+        assert await window.try_reserve("probe", 900, time.time(), 100, 1000) > 1
+        await budget.settle(first, 50)
+        await asyncio.wait_for(budget.acquire(900, on_wait=on_wait), 1)
+        assert waits == []
+        members = await window.redis.zrange(window.name, 0, -1)
+        assert sorted(int(member.rsplit(b":", 1)[1]) for member in members) == [50, 900]
+    finally:
+        await window.redis.aclose()

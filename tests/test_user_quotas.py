@@ -36,8 +36,12 @@ def test_messages_per_minute(conversation, settings):
 def test_the_minute_slides(conversation, settings):
     settings.CHAT_USER_MESSAGES_PER_MINUTE = 1
     finish(send(conversation)[1])
+    with pytest.raises(records.QuotaExceeded):
+        send(conversation)
     Message.objects.update(created_at=timezone.now() - timedelta(seconds=61))
-    send(conversation)
+    _, reply, created = send(conversation, text="A minute later")
+    assert created and reply.status == Message.Status.STREAMING
+    assert Message.objects.filter(content="A minute later").exists()
 
 
 def test_messages_in_every_conversation_count(alice, settings):
@@ -61,9 +65,13 @@ def test_tokens_per_day_count_usage_and_streaming_estimates(alice, settings):
 def test_yesterdays_tokens_do_not_count(conversation, settings):
     settings.CHAT_USER_TOKENS_PER_DAY = 1000
     finish(send(conversation)[1], prompt=900, completion=900)
+    with pytest.raises(records.QuotaExceeded, match="today's allowance"):
+        send(conversation)
     yesterday = timezone.now().replace(hour=0, minute=0) - timedelta(minutes=1)
     Message.objects.update(created_at=yesterday)
-    send(conversation)
+    _, reply, created = send(conversation, text="A new day")
+    assert created and reply.status == Message.Status.STREAMING
+    assert Message.objects.filter(content="A new day").exists()
 
 
 def test_staff_are_exempt_unless_configured(bob, settings):
