@@ -5,9 +5,15 @@ times and figures a test fixes. The personas are fixtures in tests/conftest.py.
 import datetime
 import hashlib
 
+from django.urls import reverse
 from django.utils import timezone
 
 from chat.models import Attachment, Conversation, Feedback, ImageBlob, Message
+
+
+def transcript_url(conv):
+    """Where a reviewer reads ``conv`` in the admin."""
+    return reverse("admin:chat_conversation_change", args=[conv.pk])
 
 
 def at(day, hour=12, minute=0, second=0):
