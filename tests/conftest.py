@@ -108,6 +108,14 @@ def rita_client(client, rita):
 
 
 @pytest.fixture
+def sdk(stand_in):
+    """The official openai client on the stand-in API (tests/fake_api.py), as Heroku's own users call it."""
+    import openai
+
+    return openai.OpenAI(base_url=stand_in.base_url + "/v1", api_key="demo", max_retries=0)
+
+
+@pytest.fixture
 def conversation(alice):
     from chat.models import Conversation
 
