@@ -20,6 +20,13 @@ def encode(img, fmt, **params):
     return out.getvalue()
 
 
+def photo(size):
+    """Smooth gradients with a little noise, like a photo, cheap to build."""
+    gradient = Image.linear_gradient("L").resize(size)
+    noise = Image.effect_noise((size[0] // 8, size[1] // 8), 30).resize(size)
+    return Image.merge("RGB", (gradient, noise, gradient.transpose(Image.Transpose.FLIP_LEFT_RIGHT)))
+
+
 def upload(client, data, filename="image.png", **extra):
     """POST ``data`` as the raw body to the upload endpoint, the file name in X-Filename."""
     return client.post(
