@@ -36,9 +36,7 @@ import asyncio
 import json
 import os
 import re
-import shutil
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -53,6 +51,8 @@ sys.path.insert(0, str(ROOT))
 
 import floor  # noqa: E402
 from _measure import cpu_seconds, memory_kib, settle  # noqa: E402
+from _profiler import start_profiler, summarize_profile  # noqa: E402
+
 from tests import servers  # noqa: E402
 
 USERS = """
@@ -244,44 +244,6 @@ def start_web(procs, env, procfile, name="web"):
     server = Server(proc, port)
     servers.wait_for(lambda: len(server.pids()) >= int(env.get("WEB_CONCURRENCY", 2)), 30, "the workers")
     return server
-
-
-def start_profiler(server, path):
-    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    pid = server.proc.pid
-    # --gil: only the thread holding the GIL, i.e. where CPU goes, not threads waiting on locks or sockets.
-    command = [spy, "record", "--pid", str(pid), "--format", "raw", "--output", path, "--rate", "200", "--gil"]
-    if pid not in server.pids():
-        command.append("--subprocesses")  # gunicorn: the workers are the master's children
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-# Frames on nearly every stack (event loop, threads, servers): they say nothing about where the time goes.
-PLUMBING = re.compile(
-    r"\((asyncio/|threading\.py|concurrent/|gunicorn/|selectors\.py|uvicorn/|asgiref/|click/|<string>|<frozen)"
-    r"|^<module>"
-)
-
-
-def summarize_profile(path, top=15):
-    """Where the server's samples went: functions by own samples and by samples with them on the stack."""
-    own, inclusive, total = {}, {}, 0
-    for line in Path(path).read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack:
-            continue
-        # "function (path/to/file.py:line)" without the line, the path shortened to its package
-        frames = [re.sub(r":\d+\)$", ")", re.sub(r"\(.*?(site-packages|lib/python3\.\d+|/work/main)/", "(", f))
-                  for f in stack.split(";") if not f.startswith("process ")]
-        total += int(count)
-        own[frames[-1]] = own.get(frames[-1], 0) + int(count)
-        for frame in set(frames):
-            if not PLUMBING.search(frame):
-                inclusive[frame] = inclusive.get(frame, 0) + int(count)
-    for title, table in (("own samples", own), ("on the stack", inclusive)):
-        print(f"profile, top {top} by {title} ({total} samples):")
-        for frame, count in sorted(table.items(), key=lambda item: -item[1])[:top]:
-            print(f"  {count / total * 100:5.1f}%  {frame}")
 
 
 def main():
