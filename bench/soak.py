@@ -31,6 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _measure import memory_kib  # noqa: E402
+
 from tests import servers  # noqa: E402
 
 # A frame the soak waits for may sit behind a whole reply of a busy server.
@@ -41,13 +43,6 @@ REPLY = (
     "Here is a short answer with **some emphasis** and a list:\n\n- one point\n- another point\n\n"
     "```python\nprint('hello')\n```\n\nAnd a closing paragraph that runs on for a few more words."
 )
-
-
-def memory_kib(pid, field="VmRSS"):
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return 0
 
 
 # --- the server, in this process --------------------------------------------------------------------------------
@@ -175,7 +170,7 @@ def soak(args, server, people, api, peer, tmp):
     (tmp / "plan.json").write_text(json.dumps(plan))
     print(f"soak: {args.clients} clients for {args.minutes:g} min, model paced {args.delay * 1000:.0f} ms/delta, "
           f"{'Postgres + Redis, a second process watching' if peer else 'SQLite + in-memory layer'}")
-    idle_rss = memory_kib(pid)
+    idle_rss = memory_kib(pid, "VmRSS")
     clients = subprocess.Popen([sys.executable, __file__, "--run-clients", str(tmp / "plan.json")],
                                stdout=subprocess.PIPE, text=True)
     print(f"{'minute':>6} {'RSS MiB':>8} {'threads':>7}  state (hub registries, channel layer)")
@@ -186,7 +181,7 @@ def soak(args, server, people, api, peer, tmp):
         time.sleep(min(60, max(0.5, started + 60 * (minute + 1) - time.monotonic())))
         if time.monotonic() >= started + 60 * (minute + 1):
             minute += 1
-            samples.append(memory_kib(pid))
+            samples.append(memory_kib(pid, "VmRSS"))
             print(f"{minute:>6} {samples[-1] / 1024:>8.1f} {threading.active_count():>7}  {server.state()}",
                   flush=True)
     summary = json.loads(clients.stdout.read().strip().splitlines()[-1])
@@ -196,7 +191,7 @@ def soak(args, server, people, api, peer, tmp):
     final = server.state()
     if peer:
         final["redis_group_members"] = redis_groups(people)
-    end_rss = memory_kib(pid)
+    end_rss = memory_kib(pid, "VmRSS")
     print(f"clients: {json.dumps(summary)}")
     print(f"RSS idle {idle_rss / 1024:.1f} MiB, after minute 1 {(samples or [end_rss])[0] / 1024:.1f} MiB, "
           f"end {end_rss / 1024:.1f} MiB, peak {memory_kib(pid, 'VmHWM') / 1024:.1f} MiB; "
@@ -240,7 +235,7 @@ async def person(plan, me, rng, deadline, api, counts, errors):
                 await until(ws, lambda f: f["type"] == "ready")
                 client_id = str(uuid.uuid4())
                 await ws.send(json.dumps({"type": "send", "text": "Tell me something", "client_id": client_id}))
-                ack = await until(ws, lambda f: acknowledges(f, client_id))
+                ack = await until(ws, lambda f: servers.acknowledges(f, client_id))
                 if ack["type"] == "error":
                     counts["busy" if ack["code"] == "busy" else "errors"] += 1
                     if ack["code"] != "busy":
@@ -270,13 +265,6 @@ async def person(plan, me, rng, deadline, api, counts, errors):
             counts["errors"] += 1
             errors.append(type(exc).__name__)
         await asyncio.sleep(rng.expovariate(1 / plan["think"]))
-
-
-def acknowledges(frame, client_id):
-    """The stored user message with this client_id, or an error answering the send."""
-    if frame["type"] == "error":
-        return frame.get("client_id") == client_id
-    return frame["type"] == "message" and frame["message"].get("client_id") == client_id
 
 
 def is_final(frame, reply_id):

@@ -211,8 +211,16 @@ async def frames_until(ws, predicate, timeout=30):
 
 
 def is_final(frame):
+    """A frame of an assistant reply that has stopped streaming (complete, error, stopped or interrupted)."""
     message = frame.get("message") or {}
     return frame["type"] == "message" and message.get("role") == "assistant" and message["status"] != "streaming"
+
+
+def acknowledges(frame, client_id):
+    """The stored user message with this client_id, or an error answering the send."""
+    if frame["type"] == "error":
+        return frame.get("client_id") == client_id
+    return frame["type"] == "message" and frame["message"].get("client_id") == client_id
 
 
 def send(text):

@@ -10,6 +10,7 @@ from django.test import Client
 
 from chat.live.hub import get_hub
 from chatsite.asgi import application
+from tests.servers import is_final  # noqa: F401 (the same frames as over a real socket; tests import it from here)
 
 ORIGIN = b"http://testserver"
 
@@ -47,12 +48,6 @@ async def frames_until(comm, predicate, timeout=10):
             frames.append(frame)
             if predicate(frame):
                 return frames
-
-
-def is_final(frame):
-    return frame["type"] == "message" and frame["message"]["role"] == "assistant" and frame["message"][
-        "status"
-    ] != "streaming"
 
 
 async def wait_for_turns():

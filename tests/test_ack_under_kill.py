@@ -104,7 +104,7 @@ async def client(cluster, cookie, conversation, count, ledger):
             ledger.frames_sent += 1
             await ws.send(json.dumps({"type": "send", "text": f"Message {client_id}", "client_id": client_id}))
             awaiting = True
-            answer = await servers.until(ws, lambda f: answers(f, client_id), ACK_TIMEOUT)
+            answer = await servers.until(ws, lambda f: servers.acknowledges(f, client_id), ACK_TIMEOUT)
             awaiting = False
             if answer["type"] == "error":
                 assert answer["code"] in ("busy", "restarting"), answer
@@ -125,7 +125,7 @@ async def finished_reply(ws):
     """One reply at a time: wait for it to finish. After a resend there may be none to wait for (its writer
     died), and the next send then meets `busy` until the dead reply is found stale."""
     try:
-        await servers.until(ws, is_final, 5)
+        await servers.until(ws, servers.is_final, 5)
     except asyncio.TimeoutError:
         pass
 
@@ -140,17 +140,6 @@ async def drop(ws, ledger):
             pass
     await asyncio.sleep(random.uniform(0.05, 0.3))
     return None
-
-
-def answers(frame, client_id):
-    if frame["type"] == "error":
-        return frame.get("client_id") == client_id
-    return frame["type"] == "message" and frame["message"].get("client_id") == client_id
-
-
-def is_final(frame):
-    message = frame.get("message") if frame["type"] == "message" else None
-    return message is not None and message["role"] == "assistant" and message["status"] != "streaming"
 
 
 @pytest.mark.timeout(300)
