@@ -10,7 +10,7 @@ from django.test import Client
 
 from chat.live.hub import get_hub
 from chatsite.asgi import application
-from tests.servers import is_final  # noqa: F401 (the same frames as over a real socket; tests import it from here)
+from tests.servers import is_final
 
 ORIGIN = b"http://testserver"
 
@@ -63,6 +63,12 @@ async def close_hub():
 
 def send_frame(text, client_id=None):
     return {"type": "send", "text": text, "client_id": str(client_id or uuid.uuid4())}
+
+
+async def ask(comm, text, client_id=None):
+    """Send ``text`` as a new message; the frames up to and including the reply's final one."""
+    await comm.send_json_to(send_frame(text, client_id))
+    return await frames_until(comm, is_final)
 
 
 async def stored(conversation):

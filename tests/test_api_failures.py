@@ -4,7 +4,7 @@ import pytest
 
 from chat.standin.api import Fault, Reply
 from tests.servers import free_port
-from tests.sockets import frames_until, is_final, send_frame, stored
+from tests.sockets import ask, stored
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,8 +27,7 @@ PARTIAL = "This reply starts fine and then"
 )
 async def test_failure_before_the_stream(socket, conversation, api, fault, expected):
     api.inject(fault)
-    await socket.send_json_to(send_frame("Will this work?"))
-    final = (await frames_until(socket, is_final))[-1]["message"]
+    final = (await ask(socket, "Will this work?"))[-1]["message"]
     assert final["status"] == "error"
     assert expected in final["error"].lower()
     user, reply = await stored(conversation)
@@ -40,8 +39,7 @@ async def test_failure_before_the_stream(socket, conversation, api, fault, expec
 async def test_failure_mid_stream_keeps_the_partial_text(socket, conversation, api, kind):
     api.enqueue(Reply(text=PARTIAL + " falls over half way through the sentence.", chunk_size=4))
     api.inject(Fault(kind, chunks=8))
-    await socket.send_json_to(send_frame("Tell me something"))
-    frames = await frames_until(socket, is_final)
+    frames = await ask(socket, "Tell me something")
     final = frames[-1]["message"]
     assert final["status"] == "error" and final["error"]
     assert final["content"] and PARTIAL.startswith(final["content"][: len(PARTIAL)])
@@ -54,16 +52,14 @@ async def test_failure_mid_stream_keeps_the_partial_text(socket, conversation, a
 async def test_timeout_before_the_first_byte(socket, conversation, api, settings):
     settings.INFERENCE_READ_TIMEOUT = 0.3
     api.inject(Fault("delay_first_byte", seconds=1.0))
-    await socket.send_json_to(send_frame("Slow model"))
-    final = (await frames_until(socket, is_final))[-1]["message"]
+    final = (await ask(socket, "Slow model"))[-1]["message"]
     assert final["status"] == "error" and "too long" in final["error"].lower()
     assert [m.status for m in await stored(conversation)] == ["complete", "error"]
 
 
 async def test_connection_refused(socket, conversation, api, settings):
     settings.INFERENCE_URL = f"http://127.0.0.1:{free_port()}"  # a port nothing listens on
-    await socket.send_json_to(send_frame("Anyone there?"))
-    final = (await frames_until(socket, is_final))[-1]["message"]
+    final = (await ask(socket, "Anyone there?"))[-1]["message"]
     assert final["status"] == "error" and "unavailable" in final["error"].lower()
     assert [m.content for m in await stored(conversation)][0] == "Anyone there?"
 
@@ -73,8 +69,7 @@ async def test_server_error_then_success_is_retried_before_any_text(socket, conv
     settings.INFERENCE_RETRY_BASE_DELAY = 0.01
     api.inject(Fault("status", status=500))
     api.enqueue(Reply(text="Second time lucky"))
-    await socket.send_json_to(send_frame("Retry me"))
-    frames = await frames_until(socket, is_final)
+    frames = await ask(socket, "Retry me")
     assert any(f["type"] == "status" and "retrying" in f["detail"].lower() for f in frames)
     assert frames[-1]["message"]["status"] == "complete"
     assert frames[-1]["message"]["content"] == "Second time lucky"
@@ -92,8 +87,7 @@ async def test_rate_limit_without_headers_backs_off_then_succeeds(socket, conver
     api.inject(Fault("status", status=429, headers=NO_HINTS))
     api.inject(Fault("status", status=429, headers=NO_HINTS))
     api.enqueue(Reply(text="Patience pays"))
-    await socket.send_json_to(send_frame("Busy?"))
-    frames = await frames_until(socket, is_final)
+    frames = await ask(socket, "Busy?")
     retries = [f["detail"] for f in frames if f["type"] == "status"]
     assert len(retries) == 2 and "(1/3)" in retries[0] and "(2/3)" in retries[1]
     assert frames[-1]["message"]["status"] == "complete"
@@ -108,8 +102,7 @@ async def test_a_stream_that_fails_after_text_is_not_retried(socket, conversatio
     settings.INFERENCE_RETRY_BASE_DELAY = 0.01
     api.enqueue(Reply(text=PARTIAL + " and then the connection goes.", chunk_size=4))
     api.inject(Fault(kind, chunks=5))
-    await socket.send_json_to(send_frame("Once only"))
-    frames = await frames_until(socket, is_final)
+    frames = await ask(socket, "Once only")
     assert not any(f["type"] == "status" for f in frames)
     assert frames[-1]["message"]["status"] == "error" and frames[-1]["message"]["content"]
     assert len(api.requests) == 1
@@ -119,7 +112,6 @@ async def test_slow_first_byte_within_the_timeout_is_waited_for(socket, conversa
     settings.INFERENCE_READ_TIMEOUT = 2.0
     api.inject(Fault("delay_first_byte", seconds=0.5))
     api.enqueue(Reply(text="Worth the wait"))
-    await socket.send_json_to(send_frame("Think first"))
-    final = (await frames_until(socket, is_final))[-1]["message"]
+    final = (await ask(socket, "Think first"))[-1]["message"]
     assert (final["status"], final["content"]) == ("complete", "Worth the wait")
     assert len(api.requests) == 1

@@ -9,9 +9,8 @@ from channels.db import database_sync_to_async
 from PIL import Image
 
 from chat.models import Attachment
-from tests.sockets import frames_until, is_final, next_frame, send_frame, stored
-from tests.test_images import exif_with_location
-from tests.uploads import draft, encode, png
+from tests.sockets import ask, frames_until, is_final, next_frame, send_frame, stored
+from tests.uploads import draft, encode, exif_with_location, png
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -89,8 +88,7 @@ async def test_images_go_again_with_every_later_turn(socket, alice, api):
     await socket.send_json_to(with_images("Look at this", [photo]))
     await frames_until(socket, is_final)
 
-    await socket.send_json_to(send_frame("And what colour is it?"))
-    await frames_until(socket, is_final)
+    await ask(socket, "And what colour is it?")
 
     history = api.requests[-1]["body"]["messages"]
     assert [m["role"] for m in history] == ["system", "user", "assistant", "user"]

@@ -14,8 +14,7 @@ from django.utils import timezone
 from PIL import Image
 
 from chat.models import Attachment, ImageBlob
-from tests.test_images import PNG_SIGNATURE, exif_with_location, photo, png_header_only
-from tests.uploads import draft, encode, png, upload
+from tests.uploads import PNG_SIGNATURE, draft, encode, exif_with_location, photo, png, png_header_only, upload
 
 pytestmark = pytest.mark.django_db
 

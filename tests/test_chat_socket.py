@@ -7,6 +7,7 @@ import pytest
 
 from chat.standin.api import Reply
 from tests.sockets import (
+    ask,
     close_hub,
     frames_until,
     is_final,
@@ -58,8 +59,7 @@ async def test_ready_frame_says_which_model(conversation, alice, api, settings):
 async def test_send_streams_deltas_then_stores_the_reply(socket, conversation, api):
     api.enqueue(Reply(text="Hello there, Alice. Here is a list:\n\n- one\n- two", chunk_size=5))
     client_id = uuid.uuid4()
-    await socket.send_json_to(send_frame("Say hello", client_id))
-    frames = await frames_until(socket, is_final)
+    frames = await ask(socket, "Say hello", client_id)
 
     ack = frames[0]["message"]
     assert ack["role"] == "user" and ack["content"] == "Say hello" and ack["client_id"] == str(client_id)
@@ -82,11 +82,9 @@ async def test_send_streams_deltas_then_stores_the_reply(socket, conversation, a
 
 async def test_history_is_sent_as_context(socket, conversation, api):
     api.enqueue(Reply(text="First answer"))
-    await socket.send_json_to(send_frame("First question"))
-    await frames_until(socket, is_final)
+    await ask(socket, "First question")
     api.enqueue(Reply(text="Second answer"))
-    await socket.send_json_to(send_frame("Second question"))
-    await frames_until(socket, is_final)
+    await ask(socket, "Second question")
     sent = api.requests[-1]["body"]["messages"]
     assert [(m["role"], m["content"]) for m in sent[1:]] == [
         ("user", "First question"), ("assistant", "First answer"), ("user", "Second question")
@@ -144,8 +142,7 @@ async def test_reply_completes_after_the_socket_closes(conversation, alice, api)
 async def test_resend_with_same_client_id_is_stored_and_answered_once(socket, conversation, api):
     api.enqueue(Reply(text="Only once"))
     client_id = uuid.uuid4()
-    await socket.send_json_to(send_frame("Hello?", client_id))
-    await frames_until(socket, is_final)
+    await ask(socket, "Hello?", client_id)
     await socket.send_json_to(send_frame("Hello?", client_id))
     ack = await next_frame(socket)
     assert ack["type"] == "message" and ack["message"]["client_id"] == str(client_id)
@@ -171,8 +168,7 @@ async def test_send_while_streaming_is_refused_as_busy(socket, conversation, api
 
 async def test_sync_returns_current_state(socket, conversation, api):
     api.enqueue(Reply(text="Synced"))
-    await socket.send_json_to(send_frame("Hi"))
-    final = (await frames_until(socket, is_final))[-1]["message"]
+    final = (await ask(socket, "Hi"))[-1]["message"]
     await socket.send_json_to({"type": "sync", "ids": [final["id"]]})
     again = await next_frame(socket)
     assert again["message"]["content"] == "Synced" and again["message"]["status"] == "complete"

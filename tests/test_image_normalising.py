@@ -9,11 +9,11 @@ import io
 import os
 
 import pytest
-from PIL import ExifTags, Image, ImageCms
+from PIL import Image, ImageCms
 
 from chat.uploads import images
 from chat.uploads.images import normalize_image
-from tests.uploads import encode, photo
+from tests.uploads import encode, exif_with_location, photo
 
 
 def reopen(result):
@@ -91,18 +91,6 @@ def test_16_bit_grey_png_stays_mid_grey():
 
     assert img.mode == "L"
     assert abs(img.getpixel((8, 8)) - 128) <= 2
-
-
-def exif_with_location(orientation):
-    exif = Image.Exif()
-    exif[ExifTags.Base.Orientation] = orientation
-    exif[ExifTags.Base.ImageDescription] = "Taken at home"
-    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
-    gps[ExifTags.GPS.GPSLatitudeRef] = "N"
-    gps[ExifTags.GPS.GPSLatitude] = (52.0, 22.0, 13.0)
-    gps[ExifTags.GPS.GPSLongitudeRef] = "E"
-    gps[ExifTags.GPS.GPSLongitude] = (4.0, 53.0, 41.0)
-    return exif
 
 
 def test_exif_orientation_is_applied_and_all_metadata_dropped():

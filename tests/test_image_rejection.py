@@ -5,37 +5,19 @@ Every input is built here from bytes: no fixture files, no downloads.
 
 import os
 import struct
-import zlib
 
 import pytest
 from PIL import Image
 
 from chat.uploads import images
 from chat.uploads.images import ImageRejected, normalize_image
-from tests.uploads import encode, photo
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+from tests.uploads import PNG_SIGNATURE, encode, photo, png_header_only
 
 
 def rejection(data):
     with pytest.raises(ImageRejected) as caught:
         normalize_image(data)
     return caught.value.user_message
-
-
-def png_chunk(kind, body):
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-
-def png_header_only(width, height):
-    """A 1-bit PNG that claims width x height but carries a tiny IDAT.
-
-    Decoding it would fail as truncated, so a "dimensions" rejection proves the
-    check happened from the header, before any pixel was decoded.
-    """
-    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    idat = zlib.compress(b"\x00" * 1024)
-    return PNG_SIGNATURE + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
 
 
 def jpeg_header_claiming(width, height):

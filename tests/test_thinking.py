@@ -7,7 +7,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from chat.standin.api import Reply
-from tests.sockets import frames_until, is_final, send_frame, stored
+from tests.sockets import ask, frames_until, is_final, send_frame, stored
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -21,8 +21,7 @@ async def test_thinking_is_requested_streamed_and_stored_apart_from_the_answer(s
     await think(conversation, budget=1500, max_tokens=4000)
     api.enqueue(Reply(text="The answer is **42**.", reasoning="First, recall the guide. Then answer.", chunk_size=6))
 
-    await socket.send_json_to(send_frame("Meaning of life?", uuid.uuid4()))
-    frames = await frames_until(socket, is_final)
+    frames = await ask(socket, "Meaning of life?", uuid.uuid4())
 
     body = api.requests[-1]["body"]
     assert body["extended_thinking"] == {"enabled": True, "budget_tokens": 1500, "include_reasoning": True}
@@ -44,8 +43,7 @@ async def test_the_operators_budget_applies_when_the_conversation_sets_none(sock
     await think(conversation)
     api.enqueue(Reply(text="Fine."))
 
-    await socket.send_json_to(send_frame("Hi", uuid.uuid4()))
-    await frames_until(socket, is_final)
+    await ask(socket, "Hi", uuid.uuid4())
 
     assert api.requests[-1]["body"]["extended_thinking"]["budget_tokens"] == 1024
 
@@ -53,8 +51,7 @@ async def test_the_operators_budget_applies_when_the_conversation_sets_none(sock
 async def test_without_thinking_nothing_is_asked_or_stored(socket, conversation, api):
     api.enqueue(Reply(text="Plain.", reasoning="This is never sent unless asked for."))
 
-    await socket.send_json_to(send_frame("Hi", uuid.uuid4()))
-    frames = await frames_until(socket, is_final)
+    frames = await ask(socket, "Hi", uuid.uuid4())
 
     assert "extended_thinking" not in api.requests[-1]["body"]
     assert frames[-1]["message"]["reasoning"] == "" and frames[-1]["message"]["reasoning_html"] == ""

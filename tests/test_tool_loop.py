@@ -7,17 +7,12 @@ import uuid
 import pytest
 from channels.db import database_sync_to_async
 
-from chat.turns import tools
 from chat.standin.api import Reply
+from chat.turns import tools
 from chat.turns.lifecycle import NOT_RUN
-from tests.sockets import frames_until, is_final, send_frame, stored
+from tests.sockets import ask, frames_until, is_final, send_frame, stored
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-async def ask(socket, text):
-    await socket.send_json_to(send_frame(text, uuid.uuid4()))
-    return await frames_until(socket, is_final)
 
 
 def tool_frames(frames):

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from chat.standin.api import Reply
-from tests.sockets import frames_until, is_final, next_frame, send_frame, stored
+from tests.sockets import ask, frames_until, is_final, next_frame, send_frame, stored
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,11 +20,9 @@ async def test_a_reply_past_the_request_budget_waits_then_streams(socket, api, s
     settings.UPSTREAM_WINDOW_SECONDS = 1.0
     api.enqueue(Reply(text="First"))
     api.enqueue(Reply(text="Second"))
-    await socket.send_json_to(send_frame("One"))
-    await frames_until(socket, is_final)
+    await ask(socket, "One")
     started = time.monotonic()
-    await socket.send_json_to(send_frame("Two"))
-    frames = await frames_until(socket, is_final)
+    frames = await ask(socket, "Two")
     queued = [f for f in frames if is_queued(f)]
     assert queued and "starting in about 1 s" in queued[0]["detail"]
     assert frames[-1]["message"]["status"] == "complete" and frames[-1]["message"]["content"] == "Second"
@@ -36,8 +34,7 @@ async def test_stop_while_queued_sends_no_request(socket, conversation, api, set
     settings.UPSTREAM_REQUESTS_PER_MINUTE = 1
     settings.UPSTREAM_WINDOW_SECONDS = 30.0
     api.enqueue(Reply(text="First"))
-    await socket.send_json_to(send_frame("One"))
-    await frames_until(socket, is_final)
+    await ask(socket, "One")
     await socket.send_json_to(send_frame("Two"))
     await frames_until(socket, is_queued)
     await socket.send_json_to({"type": "stop"})
@@ -54,8 +51,7 @@ async def test_reported_usage_replaces_the_estimate(socket, api, settings):
     settings.UPSTREAM_WINDOW_SECONDS = 60.0
     for text in ("First", "Second"):
         api.enqueue(Reply(text=text))
-        await socket.send_json_to(send_frame(f"Say {text}"))
-        frames = await frames_until(socket, is_final)
+        frames = await ask(socket, f"Say {text}")
         assert not any(is_queued(f) for f in frames)
         assert frames[-1]["message"]["content"] == text
     assert len(api.requests) == 2
@@ -67,8 +63,7 @@ async def test_two_sockets_see_the_queue_status(socket, conversation, alice, api
     settings.UPSTREAM_REQUESTS_PER_MINUTE = 1
     settings.UPSTREAM_WINDOW_SECONDS = 30.0
     api.enqueue(Reply(text="First"))
-    await socket.send_json_to(send_frame("One"))
-    await frames_until(socket, is_final)
+    await ask(socket, "One")
     other, _ = await open_socket(conversation.public_id, alice)
     assert (await next_frame(other))["type"] == "ready"
     await socket.send_json_to(send_frame("Two"))
@@ -89,12 +84,10 @@ async def test_a_retry_takes_its_own_place_in_the_budget(socket, api, settings):
     api.inject(Fault("status", status=500))
     api.enqueue(Reply(text="After a retry"))
     api.enqueue(Reply(text="Second"))
-    await socket.send_json_to(send_frame("One"))
-    final = (await frames_until(socket, is_final))[-1]["message"]
+    final = (await ask(socket, "One"))[-1]["message"]
     assert final["content"] == "After a retry", final
 
     # The failed attempt and its retry were two requests: the minute (here a second) is full.
-    await socket.send_json_to(send_frame("Two"))
-    frames = await frames_until(socket, is_final)
+    frames = await ask(socket, "Two")
     assert any(is_queued(f) for f in frames)
     assert frames[-1]["message"]["content"] == "Second" and len(api.requests) == 3

@@ -6,10 +6,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from chat.turns import records
-from chat.standin.api import Reply
 from chat.models import Conversation, Message
-from tests.sockets import frames_until, is_final, next_frame, send_frame, stored
+from chat.standin.api import Reply
+from chat.turns import records
+from tests.sockets import ask, next_frame, send_frame, stored
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -95,8 +95,7 @@ def test_a_resend_is_not_counted_twice(conversation, settings):
 async def test_the_socket_answers_with_a_quota_error(socket, conversation, api, settings):
     settings.CHAT_USER_MESSAGES_PER_MINUTE = 1
     api.enqueue(Reply(text="Fine"))
-    await socket.send_json_to(send_frame("One"))
-    await frames_until(socket, is_final)
+    await ask(socket, "One")
     client_id = uuid.uuid4()
     await socket.send_json_to(send_frame("Two", client_id))
     error = await next_frame(socket)
@@ -108,7 +107,6 @@ async def test_the_socket_answers_with_a_quota_error(socket, conversation, api, 
 async def test_the_reply_records_its_estimate(socket, conversation, api, settings):
     settings.INFERENCE_MAX_TOKENS = 1000
     api.enqueue(Reply(text="Fine"))
-    await socket.send_json_to(send_frame("Estimate me"))
-    await frames_until(socket, is_final)
+    await ask(socket, "Estimate me")
     reply = (await stored(conversation))[-1]
     assert reply.estimated_tokens > 1000 and reply.prompt_tokens > 0
