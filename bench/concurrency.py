@@ -49,11 +49,11 @@ import websockets
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import floor  # noqa: E402
-from _measure import cpu_seconds, memory_kib, settle  # noqa: E402
-from _profiler import start_profiler, summarize_profile  # noqa: E402
+import floor
+from _measure import cpu_seconds, memory_kib, settle
+from _profiler import start_profiler, summarize_profile
 
-from tests import servers  # noqa: E402
+from tests import servers
 
 USERS = """
 import json

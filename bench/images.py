@@ -26,9 +26,9 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from PIL import Image  # noqa: E402
+from PIL import Image
 
-from chat.uploads.images import MAX_PIXELS, MAX_PIXELS_LOSSLESS, normalize_image  # noqa: E402
+from chat.uploads.images import MAX_PIXELS, MAX_PIXELS_LOSSLESS, normalize_image
 
 RUNS = 3
 

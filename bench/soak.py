@@ -31,9 +31,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from _measure import memory_kib  # noqa: E402
+from _measure import memory_kib
 
-from tests import servers  # noqa: E402
+from tests import servers
 
 # A frame the soak waits for may sit behind a whole reply of a busy server.
 until = partial(servers.until, timeout=60)

@@ -6,7 +6,6 @@ from django.urls import reverse
 from chat.models import Feedback, ReviewMark
 from chat.review import console
 from tests import admin_helpers as h
-from tests.admin_helpers import transcript_url
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +36,7 @@ def test_inbox_lists_what_needs_review_newest_first(rita_client, inbox_data):
     assert inbox_ids(response) == [d["disliked"].pk, d["cut"].pk, d["error"].pk]
     html = response.content.decode()
     assert "Too vague" in html and "Rate limited." in html
-    assert f'{transcript_url(d["conv"])}#m-{d["disliked"].public_id}' in html
+    assert f'{h.transcript_url(d["conv"])}#m-{d["disliked"].public_id}' in html
 
 
 @pytest.mark.parametrize(("kind", "expected"), [("negative", ["disliked"]), ("error", ["error"]),

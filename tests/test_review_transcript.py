@@ -8,7 +8,6 @@ from django.urls import reverse
 from chat.models import Feedback, ReviewMark, TranscriptView
 from chat.review import console
 from tests import admin_helpers as h
-from tests.admin_helpers import transcript_url
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +27,7 @@ def rich(alice, charlie):
 
 
 def test_transcript_reads_like_the_chat(rita_client, rich):
-    response = rita_client.get(transcript_url(rich))
+    response = rita_client.get(h.transcript_url(rich))
     assert response.status_code == 200
     html = response.content.decode()
     assert "<h1>Rich transcript</h1>" in html
@@ -51,7 +50,7 @@ def test_transcript_reads_like_the_chat(rita_client, rich):
 
 def test_transcript_image_uses_the_attachment_url_when_routed(rita_client, rich):
     attachment = rich.messages.get(content="And this picture?").attachments.get()
-    html = rita_client.get(transcript_url(rich)).content.decode()
+    html = rita_client.get(h.transcript_url(rich)).content.decode()
     url = console.exports.attachment_url(attachment)
     if url is None:
         assert 'class="chat-missing-image"' in html
@@ -60,8 +59,8 @@ def test_transcript_image_uses_the_attachment_url_when_routed(rita_client, rich)
 
 
 def test_opening_a_transcript_is_audited(rita_client, rita, rich):
-    rita_client.get(transcript_url(rich))
-    rita_client.get(transcript_url(rich))
+    rita_client.get(h.transcript_url(rich))
+    rita_client.get(h.transcript_url(rich))
     views = TranscriptView.objects.filter(conversation=rich)
     assert views.count() == 2
     assert {(v.viewer, v.viewer_username, v.action, v.conversation_public_id) for v in views} == {
@@ -70,11 +69,11 @@ def test_opening_a_transcript_is_audited(rita_client, rita, rich):
 
 
 def test_transcript_is_read_only(rita_client, sam, client, rich):
-    assert rita_client.post(transcript_url(rich), {"title": "changed"}).status_code == 405
+    assert rita_client.post(h.transcript_url(rich), {"title": "changed"}).status_code == 405
     client.force_login(sam)
-    assert client.post(transcript_url(rich), {"title": "changed"}).status_code == 405
+    assert client.post(h.transcript_url(rich), {"title": "changed"}).status_code == 405
     assert client.get(reverse("admin:chat_conversation_add")).status_code == 403
-    html = client.get(transcript_url(rich)).content.decode()
+    html = client.get(h.transcript_url(rich)).content.decode()
     assert "<textarea" not in html and 'name="_save"' not in html
     rich.refresh_from_db()
     assert rich.title == "Rich transcript"
@@ -100,10 +99,10 @@ def test_transcript_query_count_does_not_grow_with_messages(
 
     add(2)
     with django_assert_max_num_queries(10):
-        rita_client.get(transcript_url(conv))
+        rita_client.get(h.transcript_url(conv))
     add(25)
     with django_assert_max_num_queries(10):
-        response = rita_client.get(transcript_url(conv))
+        response = rita_client.get(h.transcript_url(conv))
     assert response.content.decode().count('class="chat-msg ') == 54
 
 
@@ -111,7 +110,7 @@ def test_message_admin_opens_the_message_in_its_transcript(rita_client, rich):
     message = rich.messages.first()
     response = rita_client.get(reverse("admin:chat_message_change", args=[message.pk]))
     assert response.status_code == 302
-    assert response["Location"] == f"{transcript_url(rich)}#m-{message.public_id}"
+    assert response["Location"] == f"{h.transcript_url(rich)}#m-{message.public_id}"
 
 
 @pytest.fixture
@@ -131,7 +130,7 @@ def branched(alice):
 
 
 def test_transcript_shows_every_version_in_conversation_order(rita_client, branched):
-    response = rita_client.get(transcript_url(branched))
+    response = rita_client.get(h.transcript_url(branched))
     shown = [(e.message.content, e.shown, e.branch["index"], e.branch["count"]) for e in response.context["entries"]]
     assert shown == [
         ("Waht is 2+2?", False, 1, 2),
@@ -148,7 +147,7 @@ def test_transcript_shows_every_version_in_conversation_order(rita_client, branc
 
 
 def test_transcript_shows_reasoning_and_tool_steps(rita_client, branched):
-    html = rita_client.get(transcript_url(branched)).content.decode()
+    html = rita_client.get(h.transcript_url(branched)).content.decode()
     assert "<summary>Reasoning</summary>" in html and "<em>two</em>" in html
     assert "<summary>Tool call: calculator</summary>" in html
     assert '<pre>{\n  &quot;expression&quot;: &quot;2+2&quot;\n}</pre>' in html
