@@ -3,7 +3,7 @@
 Three measurements, each in a child process of its own whose CPU is read around the measured work only:
 
 - reading the model's stream: N bare httpx.AsyncClient + httpx_sse readers of the stand-in API, the same reply
-  length and pacing, started at one moment, json.loads of each event's data like chat/inference/client.py. With
+  length and pacing, started at one moment, json.loads of each event's data like chat/inference/reply.py. With
   httpx's default client (what any httpx-sse user gets: a pool of 100 connections, so past 100 readers the
   rest wait for one) and with the app's own transport (chat/inference/network.py);
 - writing WebSocket frames: a bare ASGI app (no Django, no Channels) under uvicorn with the app server's options

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from chat.rendering.markdown import StreamRenderer, render_markdown  # noqa: E402
+from chat.rendering import StreamRenderer, render_markdown  # noqa: E402
 
 SIZES_KB = (10, 40, 160)
 DELTA_CHARS = 20  # 40 KB / 2,000 deltas

@@ -1,4 +1,7 @@
-"""ASGI entry point: HTTP through Django, WebSockets through Channels (canonical order, see STYLE.md)."""
+"""ASGI entry point: HTTP through Django, WebSockets through Channels (canonical order, see STYLE.md).
+
+Outermost, the demo model is started before the first scope when INFERENCE_DEMO is on (chat/standin/demo.py).
+"""
 
 import os
 
@@ -14,13 +17,16 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from chat.routing import websocket_urlpatterns  # noqa: E402
 from chat.socket.lifespan import Lifespan  # noqa: E402
+from chat.standin.demo import StartDemoModel  # noqa: E402
 from chatsite.limits import BodySizeLimit  # noqa: E402
 
-application = Lifespan(
-    ProtocolTypeRouter(
-        {
-            "http": BodySizeLimit(django_asgi_app),
-            "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
-        }
+application = StartDemoModel(
+    Lifespan(
+        ProtocolTypeRouter(
+            {
+                "http": BodySizeLimit(django_asgi_app),
+                "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+            }
+        )
     )
 )

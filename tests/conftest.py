@@ -132,6 +132,7 @@ def api(_stand_in_server, settings):
     slot.app = FakeInference(key="test-key", delay=0.0)
     settings.INFERENCE_URL = server.base_url
     settings.INFERENCE_KEY = "test-key"
+    settings.INFERENCE_DEMO = False
     settings.INFERENCE_MAX_RETRIES = 0
     return slot.app
 

@@ -12,9 +12,12 @@ import pytest
 
 from chat import inference
 from chat.inference import client as inference_client
+from chat.inference import retry
+from chat.standin import demo
 from chat.standin.api import FakeInference, serve_in_thread
 
 STAND_IN_KEY = "demo"
+HELLO = [{"role": "user", "content": "Hello"}]
 
 
 class _Slot:
@@ -47,6 +50,7 @@ def stand_in(_stand_in_server, settings):
     slot.app = FakeInference(key=STAND_IN_KEY, delay=0.0)
     settings.INFERENCE_URL = server.base_url
     settings.INFERENCE_KEY = STAND_IN_KEY
+    settings.INFERENCE_DEMO = False
     settings.INFERENCE_MAX_RETRIES = 2
     settings.INFERENCE_RETRY_BASE_DELAY = 0.0
     settings.INFERENCE_CONNECT_TIMEOUT = 2.0
@@ -62,8 +66,38 @@ def slept(monkeypatch):
     async def record(delay):
         delays.append(delay)
 
-    monkeypatch.setattr(inference_client, "_sleep", record)
+    monkeypatch.setattr(retry, "_sleep", record)
     return delays
+
+
+@pytest.fixture
+def demo_model(settings):
+    """The built-in demo model as the API, as a site without INFERENCE_URL has it (paced by DEMO_DELTA_DELAY)."""
+    running = demo.start()
+    # Through pytest-django's wrapper as well, so that the end of the test undoes what start() set.
+    settings.INFERENCE_URL, settings.INFERENCE_KEY, settings.INFERENCE_DEMO = running.base_url, demo.KEY, True
+    return running
+
+
+@pytest.fixture
+async def fresh_clients():
+    """Close the client's pooled connections after the test, so none outlives the server or loop it used."""
+    yield
+    await inference.aclose_clients()
+
+
+async def collect(**kwargs):
+    """Every event of a reply to HELLO."""
+    return [event async for event in inference.stream_chat(HELLO, **kwargs)]
+
+
+async def collect_until_error():
+    """Events received before the stream raised, and the exception."""
+    received = []
+    with pytest.raises(inference.InferenceError) as caught:
+        async for event in inference.stream_chat(HELLO):
+            received.append(event)
+    return received, caught.value
 
 
 class ChunkStream(httpx.AsyncByteStream):
@@ -111,6 +145,7 @@ async def canned(monkeypatch, settings):
     script = Canned()
     settings.INFERENCE_URL = "http://inference.test"
     settings.INFERENCE_KEY = "inf-test-key"
+    settings.INFERENCE_DEMO = False
     settings.INFERENCE_MAX_RETRIES = 2
     settings.INFERENCE_RETRY_BASE_DELAY = 0.0
     monkeypatch.setattr(

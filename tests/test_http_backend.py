@@ -14,9 +14,10 @@ import pytest
 import trustme
 from httpx_sse import EventSource
 
-from chat.inference import network
 from chat import inference
+from chat.inference import network
 from chat.standin.api import Reply
+from tests.servers import free_port
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -27,12 +28,6 @@ EVENTS = [b"data: one\n\n", b"data: two\n\n", b"data: three\n\n"]
 def asyncio_client(verify=True, **kwargs):
     """A client like the app's: its pool on AsyncioBackend."""
     return httpx.AsyncClient(transport=network.transport(LIMITS, verify=verify), **kwargs)
-
-
-def closed_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Server:
@@ -193,7 +188,7 @@ async def test_no_answer_is_a_read_timeout():
 async def test_connection_refused_is_a_connect_error():
     async with asyncio_client() as client, asyncio.timeout(5):
         with pytest.raises(httpx.ConnectError):
-            await client.get(f"http://127.0.0.1:{closed_port()}/")
+            await client.get(f"http://127.0.0.1:{free_port()}/")
 
 
 @pytest.mark.parametrize("how, error", [("close", httpx.RemoteProtocolError), ("reset", httpx.ReadError)])

@@ -255,7 +255,7 @@ async def test_the_demo_model_titles_with_the_first_words(conversation, api):
 
 
 async def test_the_built_in_demo_model_titles_too(settings):
-    from chat.standin.api import demo_server
+    from chat.standin.demo import start as demo_server
 
     settings.INFERENCE_URL = ""
     demo = await asyncio.to_thread(demo_server)

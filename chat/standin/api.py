@@ -1,9 +1,9 @@
 """A local stand-in of Heroku Managed Inference's chat completions API, as a plain ASGI 3 app.
 
-It is both the offline demo model (used when INFERENCE_URL is unset) and the test double that tests reach over
-real HTTP. It follows what Heroku documents and what its models enforce: Heroku's error shape and validation
-rules, rate-limit headers from a sliding one-minute window, SSE chunks with reasoning and fragmented tool calls,
-``data: [DONE]``.
+It is both the offline demo model (chat/standin/demo.py serves it when INFERENCE_URL is unset) and the test double
+that tests reach over real HTTP. It follows what Heroku documents and what its models enforce: Heroku's error shape
+and validation rules, rate-limit headers from a sliding one-minute window, SSE chunks with reasoning and fragmented
+tool calls, ``data: [DONE]``.
 Scripted replies (``enqueue``) and faults (``inject``) come from the test or operator, never from message text,
 so nobody chatting with the demo can trigger a failure by typing a magic word.
 
@@ -310,15 +310,3 @@ def serve_in_thread(app, host: str = "127.0.0.1", port: int = 0) -> RunningServe
     shown_host = f"[{host}]" if family == socket.AF_INET6 else host
     return RunningServer(app, server, thread, f"http://{shown_host}:{sock.getsockname()[1]}")
 
-
-_demo: RunningServer | None = None
-_demo_lock = threading.Lock()
-
-
-def demo_server() -> RunningServer:
-    """The process-wide demo model, started on first use. It accepts any model id: the demo has no add-ons."""
-    global _demo
-    with _demo_lock:
-        if _demo is None or not _demo.thread.is_alive():
-            _demo = serve_in_thread(FakeInference(key="demo", models=None, keep_requests=0))
-        return _demo

@@ -21,7 +21,7 @@ from chat import inference
 from chat.inference import ratelimit
 from chat.live.hub import RELAY_INTERVAL, encode, get_hub
 from chat.models import Message
-from chat.rendering.markdown import StreamRenderer
+from chat.rendering.stream import StreamRenderer
 from chat.turns import options, records, titles, tools
 from chat.turns.prompt import build_messages
 from chat.turns.tree import ONLY

@@ -16,7 +16,6 @@ from django.utils.cache import get_conditional_response
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_http_methods, require_POST
 
-from chat import inference
 from chat.models import Attachment, Conversation, Message
 from chat.ownership import get_conversation_for_user
 from chat.turns import options, records
@@ -70,7 +69,7 @@ def _chat_page(request, conv, at=None):
         "conversation": str(conv.public_id) if conv else None,
         "createUrl": reverse("chat:create"),
         "wsPrefix": "/ws/c/",
-        "demo": inference.is_demo(),
+        "demo": settings.INFERENCE_DEMO,
         "model": options.model_id(conv) if conv else settings.INFERENCE_MODEL_ID,
         "maxChars": settings.CHAT_MAX_MESSAGE_CHARS,
         "uploadUrl": reverse("chat:upload"),

@@ -53,8 +53,7 @@ def test_shift_enter_adds_a_line_and_stop_keeps_text(page, alice, api):
     assert Message.objects.get(role="user").content == "line one\nline two"
 
 
-def test_demo_badge_and_sidebar(page, alice, api, settings):
-    settings.INFERENCE_URL = ""
+def test_demo_badge_and_sidebar(page, alice, api, demo_model):
     log_in(page, "alice", "alice-password-1")
     expect(page.locator("#demo-badge")).to_be_visible()
     page.fill("#message-input", "What can you do?")

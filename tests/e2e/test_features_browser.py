@@ -74,8 +74,7 @@ def test_a_tool_call_shows_as_a_step_with_its_arguments_and_result(page, alice, 
     expect(reply.locator(".tool-step-result")).to_have_text("42")
 
 
-def test_the_demo_model_calls_a_tool_the_message_names(page, alice, settings):
-    settings.INFERENCE_URL = ""  # the offline demo model
+def test_the_demo_model_calls_a_tool_the_message_names(page, alice, demo_model):
     open_conversation(page, alice)
     reply, step = reply_to(page, "Please try the calculator")
 
@@ -126,8 +125,7 @@ def test_thinking_streams_as_one_live_line_then_folds_into_a_section(page, alice
     expect(thinking.locator(".thinking-content")).to_contain_text("Then I decide how to answer it.")
 
 
-def test_the_demo_model_thinks_when_thinking_is_on(page, alice, settings):
-    settings.INFERENCE_URL = ""  # the offline demo model
+def test_the_demo_model_thinks_when_thinking_is_on(page, alice, demo_model):
     open_conversation(page, alice, thinking=True)
     send(page, "What can you do?")
     reply = last_reply(page)
