@@ -2,12 +2,7 @@
 // editor of a user message, built the same as templates/chat/_message.html and _branch_switcher.html render
 // them on page load. What they do is static/chat/branches.js.
 
-function make(tag, className, text) {
-  const node = document.createElement(tag);
-  node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
+import { make } from "./dom.js";
 
 function button(className, text, label) {
   const node = make("button", className, text);

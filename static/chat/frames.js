@@ -63,6 +63,13 @@ function requestSync(id) {
   if (sendFrame({ type: "sync", ids: [id] })) syncing.add(id);
 }
 
+/** The element of reply `id`; null (after asking for its snapshot) for a reply this page has not seen yet. */
+function replyOrSync(id) {
+  const el = findMessage(id);
+  if (!el) requestSync(id);
+  return el;
+}
+
 /** The transcript grew or changed: the busy state may have too, and the view may follow it down. */
 function contentChanged() {
   updateBusy();
@@ -110,11 +117,8 @@ function isStaleSnapshot(el, message) {
 }
 
 function onDelta({ id, seq, text, reasoning, blocks, tail }) {
-  const el = findMessage(id);
-  if (!el) {
-    requestSync(id);
-    return;
-  }
+  const el = replyOrSync(id);
+  if (!el) return;
   if (el.dataset.status !== "streaming") return;
   const last = replies.seqs.get(id);
   // Text rendered by the server has no known seq: only a snapshot can say where the deltas continue.
@@ -144,11 +148,8 @@ function onConversation({ id, title }) {
 
 /** A tool step of a streaming reply, inserted or replaced by its id. */
 function onTool({ id, step }) {
-  const el = findMessage(id);
-  if (!el) {
-    requestSync(id);
-    return;
-  }
+  const el = replyOrSync(id);
+  if (!el) return;
   upsertStep(el, step);
   contentChanged();
 }
