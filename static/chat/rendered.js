@@ -51,7 +51,7 @@ export function createActions(role) {
   copy.textContent = "Copy";
   copy.setAttribute("aria-label", "Copy message as Markdown");
   actions.append(copy);
-  // [feedback] The same thumbs as templates/chat/_feedback_buttons.html; static/chat/feedback.js handles them.
+  // The same thumbs as templates/chat/_feedback_buttons.html; static/chat/feedback.js handles them.
   if (role === "assistant") actions.append(...createFeedbackButtons());
   return actions;
 }

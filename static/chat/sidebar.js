@@ -1,7 +1,7 @@
 // The sidebar's per-conversation menu: rename inline, pin, archive, delete (after a confirmation dialog).
-// Endpoints answer JSON to fetch (chat/web/manage.py). Links chat.js adds for new conversations get a menu
-// button too, and a link whose title chat.js changes gets its button relabelled, through a MutationObserver, so
-// chat.js needs no knowledge of this module.
+// Endpoints answer JSON to fetch (chat/web/manage.py). Links nav.js adds for new conversations get a menu
+// button too, and a link whose title nav.js changes gets its button relabelled, through a MutationObserver, so
+// nav.js needs no knowledge of this module.
 
 const csrfToken = () => document.querySelector('meta[name="csrf-token"]').content;
 

@@ -3,19 +3,14 @@
 // results, and thinking while it streams, are model text: they are only ever set with textContent; the one HTML
 // string used here is the server-sanitised `reasoning_html`.
 
+import { make } from "./dom.js";
+
 const numbers = new Intl.NumberFormat();
 const compact = new Intl.NumberFormat(undefined, { notation: "compact", maximumFractionDigits: 1 });
 const seconds = new Intl.NumberFormat(undefined, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
 
 function child(parent, selector) {
   return parent.querySelector(`:scope > ${selector}`);
-}
-
-function make(tag, className, text) {
-  const node = document.createElement(tag);
-  node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
 }
 
 // ---------------------------------------------------------------------------------------------------------
