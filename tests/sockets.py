@@ -58,7 +58,7 @@ def is_final(frame):
 async def wait_for_turns():
     """Wait until every reply running in this event loop has finished."""
     hub = get_hub()
-    for turn in list(hub.turns.values()):
+    for turn in hub.running():
         await asyncio.wait_for(asyncio.shield(turn.task), 10)
 
 
