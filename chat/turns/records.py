@@ -5,7 +5,7 @@ Persist before calling the model, flush partial text on a timer, record the outc
 
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
@@ -63,9 +63,9 @@ class Stored:
     message: Message
     created: bool
     reply: Message = None
-    history_ids: list = ()
+    history_ids: list = field(default_factory=list)
     new_version: bool = False
-    attachments: list = ()
+    attachments: list = field(default_factory=list)
     titled: bool = False
 
 
