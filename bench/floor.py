@@ -8,7 +8,7 @@ Three measurements, each in a child process of its own whose CPU is read around 
   rest wait for one) and with the app's own transport (chat/inference/network.py);
 - writing WebSocket frames: a bare ASGI app (no Django, no Channels) under uvicorn with the app server's options
   sends each of N websockets clients, after its first message, --deltas JSON frames shaped like the app's delta
-  frames (chat/turns/lifecycle.py ``_deliver``), --delay apart, then closes;
+  frames (chat/turns/stream.py ``deliver``), --delay apart, then closes;
 - storing a turn: N times, the user message and the reply's placeholder created in one ORM transaction on the
   same database, the least a design does that stores a message before it answers (the issue's "acknowledged
   means stored"). N of them is a floor under the time to the last of N simultaneous first tokens.
@@ -118,7 +118,7 @@ DELTAS, DELAY = int(os.environ.get("FLOOR_DELTAS", 60)), float(os.environ.get("F
 
 
 def delta_frame(reply_id, seq, delay):
-    """What chat/turns/lifecycle.py sends for this reply's ``seq``-th word: the word, and on the frames the renderer's
+    """What chat/turns/stream.py sends for this reply's ``seq``-th word: the word, and on the frames the renderer's
     throttle lets through, the paragraph re-rendered as the tail."""
     frame = {"type": "delta", "id": reply_id, "seq": seq, "text": f" w{seq - 1}"}
     if (seq - 1) % max(1, round(RENDER_INTERVAL / delay)) == 0:
@@ -145,7 +145,7 @@ async def websocket_app(scope, receive, send):
     for seq in range(1, DELTAS + 1):
         if seq > 1:
             await asyncio.sleep(DELAY)
-        # Encoded per frame, as the app's hub.encode does.
+        # Encoded per frame, as the app's chat/live/frames.py encode does.
         await send({"type": "websocket.send", "text": json.dumps(delta_frame(reply_id, seq, DELAY),
                                                                  separators=(",", ":"))})
     await send({"type": "websocket.close", "code": 1000})
@@ -208,8 +208,7 @@ started = time.process_time()
 for conversation in conversations:
     with transaction.atomic():  # the user message and the reply's placeholder, as one commit
         message = Message(conversation=conversation, role="user", content="Tell me a story", client_id=uuid.uuid4())
-        message.starts_conversation = True
-        message.save()
+        message.save(root=True)
         Message.objects.create(conversation=conversation, parent=message, role="assistant", status="streaming")
 print(json.dumps({{"cpu": time.process_time() - started, "count": {n}}}))
 """

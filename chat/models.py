@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
-from chat.rendering.markdown import render_markdown
+from chat.turns.tree import Tree
 
 TITLE_MAX = 120
 
@@ -134,16 +134,12 @@ class Message(models.Model):
     def __str__(self):
         return f"{self.role} {self.public_id}"
 
-    # Set on a new message that is meant to be a first message (a new version of the conversation's opening).
-    starts_conversation = False
-
-    def save(self, *args, **kwargs):
-        if self._state.adding and self.parent_id is None and not self.starts_conversation:
-            # A message added without a parent continues the visible conversation, wherever it was created
-            # (imports, the shell, tests); the app's own turns name the parent explicitly.
-            from chat.turns.tree import Tree
-
-            self.parent_id = Tree.of(self.conversation_id).leaf()
+    def save(self, *args, root=False, **kwargs):
+        """Save; a new message without a parent continues the visible conversation unless ``root`` (a new
+        version of the conversation's first message)."""
+        if self._state.adding and self.parent_id is None and not root:
+            # Wherever it was created (imports, the shell, tests); the app's own turns name the parent.
+            self.parent_id = Tree.of(Message.objects.filter(conversation_id=self.conversation_id)).leaf()
         super().save(*args, **kwargs)
 
     @property
@@ -173,42 +169,6 @@ class Message(models.Model):
             "completion_tokens": self.completion_tokens,
             "ttft_ms": round(ttft * 1000) if ttft is not None else None,
             "duration_ms": round(duration * 1000) if duration is not None and self.role == self.Role.ASSISTANT else None,
-        }
-
-    def as_frame(self, *, seq=0, content=None, html=None, tail="", attachments=None, reasoning=None, tools=None,
-                 branch=None):
-        """The JSON shape of a message in the WebSocket protocol (docs/protocol.md).
-
-        ``html`` is the rendered content (rendered here when not given) and ``tail`` the still-open last block
-        of a streaming reply; ``reasoning`` and ``tools`` override the stored ones the same way. ``branch`` is
-        the message's position among its versions (``Tree.branch``), None when unchanged or unknown.
-        ``attachments`` defaults to the message's own: prefetch them with ``Attachment.objects.for_display()``
-        wherever messages are listed (one query per message otherwise, and none is allowed in async code).
-        """
-        if attachments is None:
-            attachments = self.attachments.all() if self.role == self.Role.USER else ()
-        content = self.content if content is None else content
-        reasoning = self.reasoning if reasoning is None else reasoning
-        return {
-            "id": str(self.public_id),
-            "role": self.role,
-            "status": self.status,
-            "content": content,
-            "html": render_markdown(content) if html is None else html,
-            "tail": tail,
-            "error": self.error,
-            "seq": seq,
-            "client_id": str(self.client_id) if self.client_id else None,
-            "model": self.model,
-            "finish_reason": self.finish_reason,
-            "usage": self.usage,
-            "created": self.created_at.isoformat(),
-            "attachments": [attachment.as_frame() for attachment in attachments],
-            "reasoning": reasoning,
-            # Rendered once the reply is done; while it streams the thinking is shown as plain text.
-            "reasoning_html": render_markdown(reasoning) if reasoning and self.status != self.Status.STREAMING else "",
-            "tools": list(self.tool_calls if tools is None else tools),
-            "branch": branch if branch is not None else getattr(self, "branch", None),
         }
 
 
@@ -261,17 +221,6 @@ class Attachment(models.Model):
 
     def get_absolute_url(self):
         return reverse("chat:attachment", args=[self.public_id])
-
-    def as_frame(self):
-        """The JSON shape of an attachment in the protocol and the upload response (docs/protocol.md)."""
-        return {
-            "id": str(self.public_id),
-            "url": self.get_absolute_url(),
-            "width": self.blob.width,
-            "height": self.blob.height,
-            "content_type": self.blob.content_type,
-            "filename": self.filename,
-        }
 
 
 # --- Review: feedback on replies, reviewers' marks, and the transcript audit log -------------------------------

@@ -55,8 +55,7 @@ def version(original, content, **fields):
     """A new version of ``original`` (an edit, or a regenerated reply), shown instead of it as the app does."""
     msg = Message(conversation=original.conversation, parent=original.parent, role=original.role, content=content,
                   **fields)
-    msg.starts_conversation = original.parent_id is None
-    msg.save()
+    msg.save(root=original.parent_id is None)
     Message.objects.filter(conversation=original.conversation, parent=original.parent_id).exclude(pk=msg.pk).update(
         selected=False
     )

@@ -53,7 +53,7 @@ async def frames_until(comm, predicate, timeout=10):
 async def wait_for_turns():
     """Wait until every reply running in this event loop has finished."""
     hub = get_hub()
-    for turn in list(hub.turns.values()):
+    for turn in hub.running():
         await asyncio.wait_for(asyncio.shield(turn.task), 10)
 
 

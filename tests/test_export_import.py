@@ -38,14 +38,13 @@ CLOCK = {"id": "call_2", "name": "clock", "arguments": '{"timezone": "Mars/Base"
 
 def turn(conv, text, answer, edit=None):
     """A user message (or a new version of ``edit``) and its finished reply, stored as the app stores them."""
-    user, reply, _ = records.start_turn_records(conv, text=text, client_id=uuid.uuid4(), model="claude", worker="",
-                                              edit=edit)
-    return user, records.finish_reply(reply.pk, content=answer, status="complete")
+    stored = records.start_turn_records(conv, text=text, client_id=uuid.uuid4(), model="claude", worker="", edit=edit)
+    return stored.message, records.finish_reply(stored.reply.pk, content=answer, status="complete")
 
 
 def regenerate(conv, reply, answer, **outcome):
-    new, _ = records.regenerate_records(conv, reply_id=reply.public_id, client_id=uuid.uuid4(), model="claude",
-                                      worker="")
+    new = records.regenerate_records(conv, reply_id=reply.public_id, client_id=uuid.uuid4(), model="claude",
+                                     worker="").reply
     return records.finish_reply(new.pk, content=answer, status="complete", **outcome)
 
 
@@ -74,7 +73,7 @@ def tree(conv):
 def seen(conv):
     """The visible conversation: each message's text and its place among its versions."""
     messages, _ = records.visible_messages(conv, size=100)
-    return [(m.content, m.branch["index"], m.branch["count"]) for m in messages]
+    return [(m.content, branch["index"], branch["count"]) for m, branch in messages]
 
 
 def export(client, conv, extension):

@@ -12,7 +12,7 @@ from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from chat.turns import lifecycle
-from chat.turns import records
+from chat.turns import records, sweeper
 from chat.standin.api import Reply
 from chat.live.hub import get_hub
 from chat.models import Message
@@ -74,7 +74,7 @@ async def test_the_sweeper_leaves_live_replies_alone(conversation, settings):
     dead = await database_sync_to_async(Message.objects.create)(
         conversation=conversation, role="assistant", status="streaming",
         heartbeat_at=timezone.now() - timedelta(seconds=31))
-    await get_hub().sweep()
+    await sweeper.sweep()
     statuses = {m.pk: m.status for m in await stored(conversation)}
     assert statuses == {live.pk: "streaming", dead.pk: "interrupted"}
     await close_hub()

@@ -31,7 +31,7 @@ ANSWER = "Use `sorted(rows, key=lambda row: row['name'])`."
 
 def first_turn(conversation, text=QUESTION, answer=ANSWER, status=Message.Status.COMPLETE):
     """The first message and its finished reply, as a turn stores them; returns the reply."""
-    _, reply, _ = records.start_turn_records(conversation, text=text, client_id=uuid.uuid4(), model="m", worker="")
+    reply = records.start_turn_records(conversation, text=text, client_id=uuid.uuid4(), model="m", worker="").reply
     return records.finish_reply(reply.pk, content=answer, status=status)
 
 

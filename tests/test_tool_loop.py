@@ -9,7 +9,7 @@ from channels.db import database_sync_to_async
 
 from chat.standin.api import Reply
 from chat.turns import tools
-from chat.turns.lifecycle import NOT_RUN
+from chat.turns.tool_loop import NOT_RUN
 from tests.sockets import ask, frames_until, is_final, send_frame, stored
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -134,7 +134,7 @@ async def test_the_demo_model_calls_a_named_tool_and_quotes_its_result(socket, c
 async def test_a_stop_while_a_tool_runs_keeps_the_step_as_stopped(socket, conversation, api, monkeypatch):
     import asyncio
 
-    from chat.turns import lifecycle
+    from chat.turns import stream
 
     started = asyncio.Event()
 
@@ -142,7 +142,7 @@ async def test_a_stop_while_a_tool_runs_keeps_the_step_as_stopped(socket, conver
         started.set()
         await asyncio.sleep(30)
 
-    monkeypatch.setattr(lifecycle.tools, "run", slow_run)
+    monkeypatch.setattr(tools, "run", slow_run)
     api.enqueue(Reply(text="Working.", tool_calls=[("calculator", {"expression": "1"})]))
     await socket.send_json_to(send_frame("Slow tool", uuid.uuid4()))
     await asyncio.wait_for(started.wait(), 5)
@@ -151,6 +151,6 @@ async def test_a_stop_while_a_tool_runs_keeps_the_step_as_stopped(socket, conver
 
     final = frames[-1]["message"]
     assert final["status"] == "stopped" and final["content"] == "Working."
-    assert final["tools"][0]["result"] == lifecycle.STOPPED_TOOL and final["tools"][0]["is_error"] is True
+    assert final["tools"][0]["result"] == stream.STOPPED_TOOL and final["tools"][0]["is_error"] is True
     _, reply = await stored(conversation)
-    assert reply.status == "stopped" and reply.tool_calls[0]["result"] == lifecycle.STOPPED_TOOL
+    assert reply.status == "stopped" and reply.tool_calls[0]["result"] == stream.STOPPED_TOOL

@@ -27,7 +27,7 @@ def finish(reply, prompt=0, completion=0):
 def test_messages_per_minute(conversation, settings):
     settings.CHAT_USER_MESSAGES_PER_MINUTE = 2
     for _ in range(2):
-        finish(send(conversation)[1])
+        finish(send(conversation).reply)
     with pytest.raises(records.QuotaExceeded, match="limit is 2 a minute"):
         send(conversation)
     assert Message.objects.count() == 4
@@ -35,19 +35,19 @@ def test_messages_per_minute(conversation, settings):
 
 def test_the_minute_slides(conversation, settings):
     settings.CHAT_USER_MESSAGES_PER_MINUTE = 1
-    finish(send(conversation)[1])
+    finish(send(conversation).reply)
     with pytest.raises(records.QuotaExceeded):
         send(conversation)
     Message.objects.update(created_at=timezone.now() - timedelta(seconds=61))
-    _, reply, created = send(conversation, text="A minute later")
-    assert created and reply.status == Message.Status.STREAMING
+    stored = send(conversation, text="A minute later")
+    assert stored.created and stored.reply.status == Message.Status.STREAMING
     assert Message.objects.filter(content="A minute later").exists()
 
 
 def test_messages_in_every_conversation_count(alice, settings):
     settings.CHAT_USER_MESSAGES_PER_MINUTE = 1
     first, second = Conversation.objects.create(owner=alice), Conversation.objects.create(owner=alice)
-    finish(send(first)[1])
+    finish(send(first).reply)
     with pytest.raises(records.QuotaExceeded):
         send(second)
 
@@ -55,7 +55,7 @@ def test_messages_in_every_conversation_count(alice, settings):
 def test_tokens_per_day_count_usage_and_streaming_estimates(alice, settings):
     settings.CHAT_USER_TOKENS_PER_DAY = 1000
     first, second, third = (Conversation.objects.create(owner=alice) for _ in range(3))
-    finish(send(first)[1], prompt=300, completion=200)
+    finish(send(first).reply, prompt=300, completion=200)
     send(second, estimated_tokens=499)  # still streaming: its estimate counts
     send(third, estimated_tokens=1)
     with pytest.raises(records.QuotaExceeded, match="today's allowance"):
@@ -64,13 +64,13 @@ def test_tokens_per_day_count_usage_and_streaming_estimates(alice, settings):
 
 def test_yesterdays_tokens_do_not_count(conversation, settings):
     settings.CHAT_USER_TOKENS_PER_DAY = 1000
-    finish(send(conversation)[1], prompt=900, completion=900)
+    finish(send(conversation).reply, prompt=900, completion=900)
     with pytest.raises(records.QuotaExceeded, match="today's allowance"):
         send(conversation)
     yesterday = timezone.now().replace(hour=0, minute=0) - timedelta(minutes=1)
     Message.objects.update(created_at=yesterday)
-    _, reply, created = send(conversation, text="A new day")
-    assert created and reply.status == Message.Status.STREAMING
+    stored = send(conversation, text="A new day")
+    assert stored.created and stored.reply.status == Message.Status.STREAMING
     assert Message.objects.filter(content="A new day").exists()
 
 
@@ -78,7 +78,7 @@ def test_staff_are_exempt_unless_configured(bob, settings):
     settings.CHAT_USER_MESSAGES_PER_MINUTE = 1
     conversation = Conversation.objects.create(owner=bob)
     for _ in range(3):
-        finish(send(conversation)[1])
+        finish(send(conversation).reply)
     settings.CHAT_QUOTA_EXEMPT_STAFF = False
     with pytest.raises(records.QuotaExceeded):
         send(conversation)
@@ -87,9 +87,9 @@ def test_staff_are_exempt_unless_configured(bob, settings):
 def test_a_resend_is_not_counted_twice(conversation, settings):
     settings.CHAT_USER_MESSAGES_PER_MINUTE = 1
     client_id = uuid.uuid4()
-    _, reply, created = records.start_turn_records(conversation, text="Hi", client_id=client_id, model="m", worker="")
+    reply = records.start_turn_records(conversation, text="Hi", client_id=client_id, model="m", worker="").reply
     finish(reply)
-    assert records.start_turn_records(conversation, text="Hi", client_id=client_id, model="m", worker="")[2] is False
+    assert records.start_turn_records(conversation, text="Hi", client_id=client_id, model="m", worker="").created is False
 
 
 async def test_the_socket_answers_with_a_quota_error(socket, conversation, api, settings):

@@ -42,7 +42,7 @@ def visible(conversation):
     from chat.turns import records
 
     messages, _ = records.visible_messages(conversation, size=100)
-    return [message.content for message in messages]
+    return [message.content for message, _ in messages]
 
 
 async def test_regenerate_adds_a_version_and_keeps_the_old_one(socket, conversation, api):

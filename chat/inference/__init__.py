@@ -4,14 +4,8 @@ Callers use ``stream_chat`` and the typed events and errors re-exported here. Th
 whatever serves it; whether that is the built-in demo model is ``settings.INFERENCE_DEMO``.
 """
 
-from django.conf import settings
-
 from chat.inference.client import aclose_clients, endpoint, stream_chat  # noqa: F401
 from chat.inference.errors import AuthError, BadRequest, InferenceError, RateLimited, Unavailable  # noqa: F401
 from chat.inference.events import Finish, ReasoningDelta, TextDelta, ToolCall, Usage  # noqa: F401
 from chat.inference.retry import parse_duration  # noqa: F401
 
-
-def is_demo() -> bool:
-    """Whether replies come from the built-in demo model: ``settings.INFERENCE_DEMO``, for callers not reading it yet."""
-    return settings.INFERENCE_DEMO

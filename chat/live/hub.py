@@ -6,15 +6,19 @@ one of their sockets watches the conversation, batched, through one channel per 
 * a process with a socket on a conversation joins that conversation's group (``Conversation.group_name``);
   a new turn is announced to the group once (``turn.started``), and there is nothing else sent to it;
 * a process that hears of a turn running elsewhere asks its owner to be sent its frames (``turn.watch``);
-  the owner answers with a snapshot, then relays frames to it at most every ``RELAY_INTERVAL``.
+  the owner answers with a snapshot, then relays frames to it at most every ``RELAY_INTERVAL``; an owner
+  that has already finished says so (``turn.gone``) and the watcher sends the stored outcome instead.
+
+Everything is keyed by the conversation's key (its public id's hex). The hub knows sockets, channels and
+running turns (``RunningTurn``), never models: what a stored reply looks like comes from ``read_outcome``.
 """
 
 import asyncio
-import json
 import logging
 import weakref
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
 log = logging.getLogger(__name__)
@@ -33,65 +37,109 @@ def get_hub():
     return hub
 
 
-def encode(frame):
-    return json.dumps(frame, separators=(",", ":"))
+class RunningTurn(Protocol):
+    """A reply being written in this process, as the hub sees it."""
+
+    key: str  # the conversation's
+    reply_id: str
+    task: asyncio.Task | None
+
+    def snapshot(self) -> str:
+        """The encoded ``message`` frame of the reply so far."""
+
+    def stop(self) -> None:
+        """Stop writing; the text so far is kept."""
+
+    async def add_remote(self, channel: str) -> None:
+        """Send a snapshot to another process's ``channel``, then relay every frame there."""
+
+    def remote_count(self) -> int:
+        """How many other processes are being relayed to."""
 
 
 class Hub:
     def __init__(self):
         self.layer = get_channel_layer()
-        self.watchers = {}  # conversation key -> set of local sockets
-        self.turns = {}  # conversation key -> the Turn running in this process
         self.channel_name = None
         self.draining = False  # set on shutdown: no new turns start here
+        # The stored outcome of a reply as an encoded ``message`` frame, or None: set by the turns package.
+        self.read_outcome: Callable[[str], Awaitable[str | None]] | None = None
+        self._watchers = {}  # key -> set of local sockets
+        self._turns = {}  # key -> the RunningTurn of this process
         self._receiver = None
-        self._heartbeat = None
-        self._sweeper = None
+        self._companions = {}  # name -> a task that lives as long as the hub (keep_running)
 
     def stats(self):
         """Sizes of the per-conversation state this process holds; all zero once nobody watches and no reply
         runs (bench/soak.py checks that nothing outlives its last watcher)."""
         return {
-            "conversations_watched": len(self.watchers),
-            "sockets": sum(len(sockets) for sockets in self.watchers.values()),
-            "turns": len(self.turns),
-            "remote_watchers": sum(len(getattr(turn, "remote", ())) for turn in self.turns.values()),
+            "conversations_watched": len(self._watchers),
+            "sockets": sum(len(sockets) for sockets in self._watchers.values()),
+            "turns": len(self._turns),
+            "remote_watchers": sum(turn.remote_count() for turn in self._turns.values()),
         }
 
     # Local sockets --------------------------------------------------------------------------------
 
-    async def attach(self, socket, key, group):
-        """Register a socket; returns the local turn of the conversation, if any, for its snapshot."""
+    async def watch(self, key, group, socket):
+        """Send ``socket`` every frame of the conversation ``key`` (whose group is ``group``) from now on."""
         await self.start()
-        sockets = self.watchers.setdefault(key, set())
+        sockets = self._watchers.setdefault(key, set())
         first = not sockets
         sockets.add(socket)
         if first:
             await self.layer.group_add(group, self.channel_name)
-        return self.turns.get(key)
 
-    async def detach(self, socket, key, group):
-        sockets = self.watchers.get(key)
+    async def unwatch(self, key, group, socket):
+        sockets = self._watchers.get(key)
         if not sockets or socket not in sockets:
             return
         sockets.discard(socket)
         if not sockets:
-            del self.watchers[key]
+            del self._watchers[key]
             await self.layer.group_discard(group, self.channel_name)
 
     async def send_local(self, key, text):
         """Send an encoded frame to every socket of this process watching the conversation."""
-        for socket in list(self.watchers.get(key, ())):
+        for socket in list(self._watchers.get(key, ())):
             await socket.send_text(text)
 
-    # Turns ----------------------------------------------------------------------------------------
+    async def send_to_all(self, text):
+        """Send an encoded frame to every socket of this process."""
+        for key in list(self._watchers):
+            await self.send_local(key, text)
 
-    def register_turn(self, key, turn):
-        self.turns[key] = turn
+    # Turns of this process -------------------------------------------------------------------------
 
-    def unregister_turn(self, key, turn):
-        if self.turns.get(key) is turn:
-            del self.turns[key]
+    def register(self, turn):
+        self._turns[turn.key] = turn
+
+    def unregister(self, turn):
+        if self._turns.get(turn.key) is turn:
+            del self._turns[turn.key]
+
+    def running(self):
+        """The turns running in this process."""
+        return list(self._turns.values())
+
+    def snapshot(self, key, reply_id):
+        """The live frame of ``reply_id`` if this process writes it, else None."""
+        turn = self._turn(key, reply_id)
+        return turn.snapshot() if turn is not None else None
+
+    def stop(self, key):
+        """Stop the conversation's turn running in this process; False when none runs here."""
+        turn = self._turns.get(key)
+        if turn is None:
+            return False
+        turn.stop()
+        return True
+
+    def _turn(self, key, reply_id):
+        turn = self._turns.get(key)
+        return turn if turn is not None and turn.reply_id == reply_id else None
+
+    # Other processes -------------------------------------------------------------------------------
 
     async def announce_turn(self, group, key, reply_id, frames):
         """Tell processes watching the conversation that this process now writes a reply."""
@@ -114,94 +162,73 @@ class Hub:
     async def relay(self, channel, key, frames):
         await self.layer.send(channel, {"type": "relay", "key": key, "frames": frames})
 
+    async def publish(self, group, key, frames):
+        """Send encoded frames to every socket on the conversation, in every process (this one included)."""
+        await self.layer.group_send(group, {"type": "relay", "key": key, "frames": frames})
+
     # The process channel --------------------------------------------------------------------------
 
     async def start(self):
-        self.start_sweeper()
         if self._receiver is None:
             # The default prefix on purpose: channels_redis reads one Redis list per prefix under one lock per
             # process, so a second prefix would wait behind the consumers' receive (up to its 5 s BRPOP timeout).
             self.channel_name = await self.layer.new_channel()
             self._receiver = asyncio.create_task(self._receive_forever())
-            self._heartbeat = asyncio.create_task(self._heartbeat_forever())
 
-    def start_sweeper(self):
-        """Look for replies left streaming by dead processes; started with the server (lifespan) or first use."""
-        if self._sweeper is None:
-            self._sweeper = asyncio.create_task(self._sweep_forever())
+    def keep_running(self, name, run_forever):
+        """Start ``run_forever()`` once per hub under ``name``; it is cancelled by ``close``."""
+        if name not in self._companions:
+            self._companions[name] = asyncio.create_task(run_forever(), name=f"hub-{name}")
 
     async def close(self):
-        for task in (self._receiver, self._heartbeat, self._sweeper):
+        for task in (self._receiver, *self._companions.values()):
             if task is not None:
                 task.cancel()
-        self._receiver = self._heartbeat = self._sweeper = None
+        self._receiver = None
+        self._companions = {}
 
     async def _receive_forever(self):
         while True:
             try:
                 message = await self.layer.receive(self.channel_name)
-                await self._dispatch(message)
+                handler = getattr(self, "on_" + message.get("type", "").replace(".", "_"), None)
+                if handler is not None:
+                    await handler(message)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("hub: failed to handle a cross-process message")
                 await asyncio.sleep(0.5)
 
-    async def _dispatch(self, message):
-        kind, key = message.get("type"), message.get("key")
-        turn = self.turns.get(key)
-        if kind == "relay":
-            for text in message["frames"]:
-                await self.send_local(key, text)
-        elif kind == "turn.started" and message["owner"] != self.channel_name:
-            for text in message["frames"]:
-                await self.send_local(key, text)
-            await self.watch_remote(key, message["reply"], message["owner"])
-        elif kind == "turn.watch" and turn is not None and turn.reply_id == message["reply"]:
+    # One handler per cross-process message type ("turn.watch" -> on_turn_watch) -----------------------
+
+    async def on_relay(self, message):
+        for text in message["frames"]:
+            await self.send_local(message["key"], text)
+
+    async def on_turn_started(self, message):
+        if message["owner"] != self.channel_name:
+            await self.on_relay(message)
+            await self.watch_remote(message["key"], message["reply"], message["owner"])
+
+    async def on_turn_watch(self, message):
+        turn = self._turn(message["key"], message["reply"])
+        if turn is not None:
             await turn.add_remote(message["reply_to"])
-        elif kind == "turn.watch":
-            await self.layer.send(message["reply_to"], {"type": "turn.gone", "key": key, "reply": message["reply"]})
-        elif kind == "turn.gone":
-            await self._send_stored(key, message["reply"])
-        elif kind == "turn.stop" and turn is not None and turn.reply_id == message["reply"]:
-            turn.stop()
-        elif kind == "conversation.title":
-            await self.send_local(key, message["frame"])
+        else:
+            gone = {"type": "turn.gone", "key": message["key"], "reply": message["reply"]}
+            await self.layer.send(message["reply_to"], gone)
 
-    async def _send_stored(self, key, reply_id):
+    async def on_turn_gone(self, message):
         """The owner finished before our watch arrived: the database has the outcome."""
-        from chat.models import Message
+        frame = await self.read_outcome(message["reply"]) if self.read_outcome is not None else None
+        if frame is not None:
+            await self.send_local(message["key"], frame)
 
-        reply = await database_sync_to_async(Message.objects.filter(public_id=reply_id).first)()
-        if reply is not None:
-            await self.send_local(key, encode({"type": "message", "message": reply.as_frame()}))
+    async def on_turn_stop(self, message):
+        turn = self._turn(message["key"], message["reply"])
+        if turn is not None:
+            turn.stop()
 
-    async def _sweep_forever(self):
-        from django.conf import settings
-
-        while True:
-            await asyncio.sleep(settings.CHAT_SWEEP_INTERVAL)
-            try:
-                await self.sweep()
-            except Exception:
-                log.warning("hub: stale-reply sweep failed; trying again next interval", exc_info=True)
-
-    async def sweep(self):
-        """Finish replies whose writer died and show the outcome to every process watching them (through the
-        conversation's group, which holds exactly the processes with a socket on it, this one included)."""
-        from chat.turns import records
-
-        for reply in await database_sync_to_async(records.sweep_stale_replies)():
-            log.info("sweep: reply=%s marked interrupted (no heartbeat)", reply.public_id)
-            frame = encode({"type": "message", "message": reply.as_frame()})
-            key = reply.conversation.public_id.hex
-            await self.layer.group_send(reply.conversation.group_name, {"type": "relay", "key": key, "frames": [frame]})
-
-    async def _heartbeat_forever(self):
-        from django.conf import settings
-
-        text = encode({"type": "heartbeat"})
-        while True:
-            await asyncio.sleep(settings.CHAT_HEARTBEAT_INTERVAL)
-            for key in list(self.watchers):
-                await self.send_local(key, text)
+    async def on_conversation_title(self, message):
+        await self.send_local(message["key"], message["frame"])

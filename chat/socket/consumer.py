@@ -11,10 +11,10 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.http import Http404
 
-from chat import inference
-from chat.live.hub import encode, get_hub
+from chat.live import frames
 from chat.models import Message
 from chat.ownership import get_conversation_for_user
+from chat.socket import heartbeat
 from chat.turns import lifecycle, options, records
 from chat.uploads.attachments import MAX_PER_MESSAGE
 
@@ -77,18 +77,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except Http404:
             return await self.close(code=CLOSE_NOT_FOUND)
         self.key = self.conversation.public_id.hex
-        self.hub = get_hub()
-        turn = await self.hub.attach(self, self.key, self.conversation.group_name)
+        self.hub = await lifecycle.ready_hub()
+        heartbeat.start(self.hub)
+        await self.hub.watch(self.key, self.conversation.group_name, self)
         await self.send_frame(
-            {"type": "ready", "conversation": str(self.conversation.public_id), "demo": inference.is_demo(),
+            {"type": "ready", "conversation": str(self.conversation.public_id), "demo": settings.INFERENCE_DEMO,
              "model": options.model_id(self.conversation)}
         )
         for reply in streaming:
-            await self._send_state(reply, turn)
+            await self._send_state(reply)
 
     async def disconnect(self, code):
         if self.conversation is not None:
-            await self.hub.detach(self, self.key, self.conversation.group_name)
+            await self.hub.unwatch(self.key, self.conversation.group_name, self)
 
     async def receive(self, text_data=None, bytes_data=None):
         if self.conversation is None:
@@ -160,7 +161,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _acknowledge_resend(self, message, created):
         """A resend of a stored frame (same client_id) is acknowledged again; nothing was started."""
         if not created:
-            await self.send_text(lifecycle.message_frame(message))
+            await self.send_text(frames.message_frame(message))
 
     async def handle_branch(self, frame):
         message_id = _message_id(frame, None)
@@ -168,9 +169,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await lifecycle.show_version(self.conversation, message_id)
 
     async def handle_stop(self, frame):
-        turn = self.hub.turns.get(self.key)
-        if turn is not None:
-            return turn.stop()
+        if self.hub.stop(self.key):
+            return
         for reply in await database_sync_to_async(records.streaming_replies)(self.conversation):
             await self.hub.stop_remote(self.key, str(reply.public_id), reply.worker)
 
@@ -180,9 +180,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not ids:
             raise ClientError("invalid", "sync needs a list of message ids.")
         messages = await database_sync_to_async(records.messages_by_ids)(self.conversation, ids)
-        turn = self.hub.turns.get(self.key)
         for message in messages:
-            await self._send_state(message, turn)
+            await self._send_state(message)
 
     async def handle_history(self, frame):
         await self.send_text(await database_sync_to_async(lifecycle.history_frame)(self.conversation))
@@ -192,16 +191,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     # Sending ---------------------------------------------------------------------------------------
 
-    async def _send_state(self, message, turn):
+    async def _send_state(self, message):
         """The current state of a message: live from a local turn, relayed from a remote one, or stored."""
-        if turn is not None and turn.reply_id == str(message.public_id):
-            return await self.send_text(turn.snapshot_frame())
-        await self.send_text(lifecycle.message_frame(message))
+        snapshot = self.hub.snapshot(self.key, str(message.public_id))
+        if snapshot is not None:
+            return await self.send_text(snapshot)
+        await self.send_text(frames.message_frame(message))
         if message.status == Message.Status.STREAMING:
             await self.hub.watch_remote(self.key, str(message.public_id), message.worker)
 
     async def send_frame(self, frame):
-        await self.send_text(encode(frame))
+        await self.send_text(frames.encode(frame))
 
     async def send_text(self, text):
         """Send an encoded frame; a socket that is going away is simply skipped."""

@@ -1,4 +1,5 @@
-"""The ASGI lifespan of a web process: sweep for dead replies while up, drain running replies on shutdown.
+"""The ASGI lifespan of a web process: sweep for dead replies and beat the sockets' heartbeat while up, drain
+running replies on shutdown.
 
 uvicorn first closes the sockets (and waits for requests in flight), then sends ``lifespan.shutdown``: that is
 when running replies get CHAT_SHUTDOWN_GRACE seconds to finish before they are saved as interrupted.
@@ -9,7 +10,8 @@ import logging
 from django.conf import settings
 
 from chat.live.hub import get_hub
-from chat.turns import lifecycle
+from chat.socket import heartbeat
+from chat.turns import lifecycle, sweeper
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +28,9 @@ class Lifespan:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                get_hub().start_sweeper()
+                hub = get_hub()
+                sweeper.start(hub)
+                heartbeat.start(hub)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self._shutdown(send)

@@ -108,10 +108,10 @@ def tree_of(messages):
 
 
 def visible(messages):
-    """The messages the user sees, in order, each with its ``branch`` (position among its versions) set."""
+    """The messages the user sees, in order, as ``(message, branch)`` pairs (its position among its versions)."""
     tree = tree_of(messages)
     by_pk = {message.pk: message for message in messages}
-    return tree.annotate([by_pk[pk] for pk in tree.path()])
+    return [(by_pk[pk], tree.branch(pk)) for pk in tree.path()]
 
 
 def to_json(conversations, request=None):
@@ -127,8 +127,8 @@ def to_markdown(conversation, request=None):
         f"- Conversation: {conversation.public_id}",
         "",
     ]
-    for message in visible(conversation.messages.all()):
-        lines += _message_markdown(message, request)
+    for message, branch in visible(conversation.messages.all()):
+        lines += _message_markdown(message, branch, request)
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -214,10 +214,10 @@ def _attachment(attachment, request):
     }
 
 
-def _message_markdown(message, request):
+def _message_markdown(message, branch, request):
     heading = "User" if message.role == Message.Role.USER else f"Assistant ({message.model or 'unknown model'})"
-    if message.branch["count"] > 1:
-        heading += f" · version {message.branch['index']} of {message.branch['count']}"
+    if branch["count"] > 1:
+        heading += f" · version {branch['index']} of {branch['count']}"
     lines = [f"## {heading}", f"<!-- {message.public_id} · {_iso(message.created_at)} · {message.status} -->", ""]
     if message.reasoning:
         # Collapsed where Markdown renders HTML (GitHub, most editors); a plain block elsewhere.

@@ -200,8 +200,7 @@ def _store(conv, fields, stored):
     columns = {name: value for name, value in fields.items() if name not in ("attachments", "parent")}
     parent = stored[fields["parent"]] if fields["parent"] is not None else None
     message = Message(conversation=conv, parent=parent, **columns)
-    message.starts_conversation = parent is None
-    message.save()
+    message.save(root=parent is None)
     return message
 
 

@@ -15,8 +15,9 @@ MAX_IMAGES = 20  # per request, the provider's limit
 OMITTED_IMAGE = "[earlier image omitted]"
 
 
-def build_messages(conversation, *, before=None):
-    """The conversation's system prompt and its visible history up to (not including) the reply ``before``.
+def build_messages(conversation, *, path=None):
+    """The conversation's system prompt and the messages ``path`` (ids, oldest first; by default the visible
+    conversation), the history a reply answers.
 
     Earlier replies go as their text: their tool steps are not replayed (the answer already says what the
     tools found), which keeps requests small and the cached prefix stable.
@@ -30,12 +31,9 @@ def build_messages(conversation, *, before=None):
     request: the newest are kept (the message being answered always fits, it has at most as many) and each
     older one is replaced by the text part "[earlier image omitted]".
     """
-    # A reply just stored knows its history (store.start_turn_records): no second look at the tree.
-    path = getattr(before, "history_ids", None)
+    # A turn just stored knows its history (records.Stored.history_ids): no second look at the tree.
     if path is None:
-        path = Tree.of(conversation).path()
-        if before is not None and before.pk in path:
-            path = path[: path.index(before.pk)]
+        path = Tree.of(conversation.messages).path()
     ids = path[-settings.CHAT_HISTORY_MESSAGES :]
     # Plain tuples: this runs before every reply, over up to CHAT_HISTORY_MESSAGES rows.
     found = Message.objects.filter(pk__in=ids).exclude(status=Message.Status.STREAMING)

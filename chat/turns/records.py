@@ -5,18 +5,19 @@ Persist before calling the model, flush partial text on a timer, record the outc
 
 import uuid
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Prefetch, Sum, prefetch_related_objects
+from django.db.models import Prefetch, Sum
 from django.utils import timezone
 
 from chat.models import Attachment, Conversation, Message
 from chat.turns import quotas
-from chat.turns.quotas import QuotaExceeded  # noqa: F401  (raised by start_turn_records)
+from chat.turns.quotas import QuotaExceeded  # noqa: F401  (raised by start_turn_records and regenerate_records)
 from chat.turns.tree import ROW_FIELDS, Tree
 from chat.uploads import attachments
 from chat.uploads.attachments import AttachmentUnavailable  # noqa: F401  (raised by start_turn_records)
@@ -44,6 +45,30 @@ class NotFound(Exception):
     """The message a frame names is not one of this conversation's, or not of the kind the frame needs."""
 
 
+@dataclass
+class Stored:
+    """A turn as stored: what it needs before its first token, the same shape for a send, an edit and a
+    regenerate.
+
+    ``conversation`` is the row as read under the turn's lock (title and settings up to date), ``message``
+    the acknowledged message: the user's or, for a regenerate, the new reply. ``created`` is False for a
+    resend (a known ``client_id``): nothing was stored or is to start, and only ``message`` is meaningful.
+    ``history_ids`` are the prompt's message ids, oldest first; ``new_version`` says the turn added a version
+    of a message (an edit or a regenerate), so the visible conversation changed rather than grew.
+    ``attachments`` are the user message's images, ``titled`` whether this send gave the conversation its
+    title.
+    """
+
+    conversation: Conversation
+    message: Message
+    created: bool
+    reply: Message = None
+    history_ids: list = field(default_factory=list)
+    new_version: bool = False
+    attachments: list = field(default_factory=list)
+    titled: bool = False
+
+
 @contextmanager
 def _turn_lock(conversation):
     """A transaction holding the owner's row and the conversation's, in that order.
@@ -55,8 +80,6 @@ def _turn_lock(conversation):
         owner = get_user_model().objects.select_for_update().get(pk=conversation.owner_id)
         conv = Conversation.objects.select_for_update().get(pk=conversation.pk)
         yield owner, conv
-    # The caller's copy may date from when its socket connected: bring title and settings up to date.
-    conversation.__dict__.update({f.attname: getattr(conv, f.attname) for f in Conversation._meta.concrete_fields})
 
 
 def _refuse_while_streaming(conv):
@@ -89,7 +112,7 @@ def _turn_state(conv, client_id):
         return Message.objects.prefetch_related(_ATTACHMENTS).get(pk=resent), None
     if streaming:
         raise Busy
-    return None, Tree(tree_rows)
+    return None, Tree(tree_rows, conv.messages)
 
 
 def _create_reply(conv, parent, *, model, worker, estimated_tokens, client_id=None):
@@ -119,17 +142,17 @@ def start_turn_records(
     The message continues the visible conversation or, with ``edit`` (the public id of an earlier user
     message), becomes a new version of that message, keeping its images.
 
-    Returns ``(user_message, reply, created)``, the user message with its attachments prefetched. A resend
-    with a known ``client_id`` returns the stored message and ``created=False`` without starting anything;
-    a send while a reply streams raises Busy; ``attachment_ids`` that are not all unsent uploads of the
-    conversation's owner raise AttachmentUnavailable; a send past the owner's quotas raises QuotaExceeded;
-    an ``edit`` of anything but a user message of the conversation raises NotFound. ``estimated_tokens``
-    is the reply's first estimate for the daily quota. Nothing is stored when it raises.
+    Returns ``Stored``. A resend with a known ``client_id`` returns the stored message (attachments
+    prefetched) and ``created=False`` without starting anything; a send while a reply streams raises Busy;
+    ``attachment_ids`` that are not all unsent uploads of the conversation's owner raise
+    AttachmentUnavailable; a send past the owner's quotas raises QuotaExceeded; an ``edit`` of anything but
+    a user message of the conversation raises NotFound. ``estimated_tokens`` is the reply's first estimate
+    for the daily quota. Nothing is stored when it raises.
     """
     with _turn_lock(conversation) as (owner, conv):
         existing, tree = _turn_state(conv, client_id)
         if existing is not None:
-            return existing, None, False
+            return Stored(conv, existing, False)
         quotas.check(owner)
         original = _find(conv, edit, Message.Role.USER) if edit is not None else None
         if original is not None and original.parent_id is not None:
@@ -138,35 +161,34 @@ def start_turn_records(
         user_message = Message(
             conversation=conv, parent_id=parent, role=Message.Role.USER, content=text, client_id=client_id
         )
-        user_message.starts_conversation = parent is None
-        user_message.save()
+        user_message.save(root=parent is None)
         attachments.claim(user_message, conv.owner_id, attachment_ids)
         if original is not None:
             attachments.copy_to(original, user_message)
             _show_new_version(conv, user_message)
+        images = []  # without any to look up: one query less before the first token
         if attachment_ids or original is not None:
-            prefetch_related_objects([user_message], _ATTACHMENTS)
-        else:  # nothing to look up: one query less before the first token
-            user_message._prefetched_objects_cache = {"attachments": Attachment.objects.none()}
+            images = list(Attachment.objects.for_display().filter(message=user_message))
         reply = _create_reply(conv, user_message, model=model, worker=worker, estimated_tokens=estimated_tokens)
-        reply.history_ids = tree.path_to(parent) + [user_message.pk]  # the prompt's messages, for build_messages
-        if not conv.title:
-            conv.title = title_from(text) or fallback_title_of_images(user_message)
+        titled = not conv.title
+        if titled:
+            conv.title = title_from(text) or fallback_title_of_images(images)
         conv.save(update_fields=["title", "updated_at"])
-    return user_message, reply, True
+    return Stored(conv, user_message, True, reply, tree.path_to(parent) + [user_message.pk],
+                  new_version=original is not None, attachments=images, titled=titled)
 
 
 def regenerate_records(conversation, *, reply_id, client_id, model, worker, estimated_tokens=None):
     """Store a streaming placeholder for a new version of the reply ``reply_id`` (the old one is kept).
 
-    Returns ``(reply, created)``; a resend with a known ``client_id`` returns the stored reply and False.
-    Raises NotFound for anything but a finished reply of the conversation, Busy and QuotaExceeded as
-    ``start_turn_records`` does.
+    Returns ``Stored`` with the new reply as its ``message``; a resend with a known ``client_id`` returns
+    the stored reply and ``created=False``. Raises NotFound for anything but a finished reply of the
+    conversation, Busy and QuotaExceeded as ``start_turn_records`` does.
     """
     with _turn_lock(conversation) as (owner, conv):
         existing, tree = _turn_state(conv, client_id)
         if existing is not None:
-            return existing, False
+            return Stored(conv, existing, False)
         old = _find(conv, reply_id, Message.Role.ASSISTANT)
         if old.parent_id is None:
             raise NotFound  # a reply always answers a user message
@@ -175,10 +197,9 @@ def regenerate_records(conversation, *, reply_id, client_id, model, worker, esti
         reply = _create_reply(
             conv, old.parent, model=model, worker=worker, estimated_tokens=estimated_tokens, client_id=client_id
         )
-        reply.history_ids = tree.path_to(old.parent_id)
         _show_new_version(conv, reply)
         conv.save(update_fields=["updated_at"])
-    return reply, True
+    return Stored(conv, reply, True, reply, tree.path_to(old.parent_id), new_version=True)
 
 
 def select_version(conversation, public_id):
@@ -189,19 +210,19 @@ def select_version(conversation, public_id):
     """
     with _turn_lock(conversation) as (_, conv):
         _refuse_while_streaming(conv)
-        Tree.of(conv).select(_find(conv, public_id).pk)
+        Tree.of(conv.messages).select(_find(conv, public_id).pk)
 
 
 def visible_messages(conversation, *, size, before=None, at=None):
-    """A page of the visible conversation, oldest first, with their versions' positions, and whether older
-    messages exist: the newest ``size`` messages (older than ``before`` if given), reaching back to ``at``
+    """A page of the visible conversation, oldest first, as ``(message, branch)`` pairs (``branch``: its
+    position among its versions, ``Tree.branch``), and whether older messages exist: the newest ``size`` messages (older than ``before`` if given), reaching back to ``at``
     however old it is (a search result shown in place; if it is in a hidden branch, that branch is shown).
     """
-    tree = Tree.of(conversation)
+    tree = Tree.of(conversation.messages)
     path = tree.path()
     if at is not None and at.pk not in path:
         tree.select(at.pk)
-        tree = Tree.of(conversation)
+        tree = Tree.of(conversation.messages)
         path = tree.path()
     end = path.index(before.pk) if before is not None and before.pk in path else len(path)
     start = max(0, end - size)
@@ -209,7 +230,7 @@ def visible_messages(conversation, *, size, before=None, at=None):
         start = min(start, path.index(at.pk))
     ids = path[start:end]
     rows = {m.pk: m for m in Message.objects.filter(pk__in=ids).prefetch_related(_ATTACHMENTS, "feedback")}
-    return tree.annotate([rows[pk] for pk in ids]), start > 0
+    return [(rows[pk], tree.branch(pk)) for pk in ids], start > 0
 
 
 def usage_totals(conversation):
@@ -218,9 +239,9 @@ def usage_totals(conversation):
     return {name: value or 0 for name, value in totals.items()}
 
 
-def fallback_title_of_images(message):
-    """A title for a first message of images only: the first file's name."""
-    first = next(iter(message.attachments.all()), None)
+def fallback_title_of_images(images):
+    """A title for a first message of ``images`` only: the first file's name."""
+    first = next(iter(images), None)
     return title_from(first.filename if first else "") or "Image"
 
 

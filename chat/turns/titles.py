@@ -17,7 +17,8 @@ from django.conf import settings
 
 from chat import inference
 from chat.inference import ratelimit
-from chat.live.hub import encode, get_hub
+from chat.live.frames import encode
+from chat.live.hub import get_hub
 from chat.models import TITLE_MAX, Conversation, Message
 from chat.standin.demo_model import TITLE_PROMPT
 from chat.turns import records
@@ -98,7 +99,7 @@ def first_exchange(conversation_pk, reply_pk):
     first = conversation.messages.filter(role=Message.Role.USER).first()
     if first is None or not replies[0].content.strip():
         return None
-    fallback = records.title_from(first.content) or records.fallback_title_of_images(first)
+    fallback = records.title_from(first.content) or records.fallback_title_of_images(first.attachments.all())
     if conversation.title != fallback:
         return None
     return Exchange(first.content, replies[0].content, fallback)

@@ -6,16 +6,18 @@ everything below it as it was. The visible conversation starts at the selected r
 selected child down to a leaf.
 
 A Tree is built from ``(id, parent_id, selected, public_id)`` rows of one conversation, loaded in one query.
+It reads and writes through the messages queryset it is given, so this module imports no model (chat.models
+uses it to place a message saved without a parent).
 """
-
-from chat.models import Message
 
 ROW_FIELDS = ("id", "parent_id", "selected", "public_id")
 ONLY = {"index": 1, "count": 1, "previous": None, "next": None}  # a message with no other versions
 
 
 class Tree:
-    def __init__(self, rows):
+    def __init__(self, rows, messages=None):
+        """``messages``: the conversation's messages queryset, needed only by ``select``."""
+        self.messages = messages
         self.children = {}
         self.parent = {}
         self.public_ids = {}
@@ -25,10 +27,9 @@ class Tree:
             self.public_ids[pk] = str(public_id)
 
     @classmethod
-    def of(cls, conversation):
-        """The tree of a conversation (or conversation id)."""
-        conversation_id = getattr(conversation, "pk", conversation)
-        return cls(Message.objects.filter(conversation_id=conversation_id).values_list(*ROW_FIELDS))
+    def of(cls, messages):
+        """The tree of one conversation's ``messages`` (a queryset, e.g. ``conversation.messages``)."""
+        return cls(messages.values_list(*ROW_FIELDS), messages)
 
     def path(self):
         """Message ids of the visible conversation, in order."""
@@ -65,12 +66,6 @@ class Tree:
             "next": self.public_ids[siblings[at + 1]] if at + 1 < len(siblings) else None,
         }
 
-    def annotate(self, messages):
-        """Set ``branch`` on each message (for templates and frames); returns them."""
-        for message in messages:
-            message.branch = self.branch(message.pk)
-        return messages
-
     def select(self, pk):
         """Make ``pk`` and each of its ancestors the shown version at its level (a few UPDATEs, only where the
         shown version changes). The tree itself is not updated: build a new one to read the result."""
@@ -79,8 +74,8 @@ class Tree:
             siblings = self.children[self.parent[node]]
             if self._chosen(siblings) != node or sum(selected for _, selected in siblings) != 1:
                 others = [child for child, _ in siblings if child != node]
-                Message.objects.filter(pk__in=others, selected=True).update(selected=False)
-                Message.objects.filter(pk=node, selected=False).update(selected=True)
+                self.messages.filter(pk__in=others, selected=True).update(selected=False)
+                self.messages.filter(pk=node, selected=False).update(selected=True)
             node = self.parent[node]
 
     @staticmethod

@@ -16,6 +16,7 @@ from django.utils.cache import get_conditional_response
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_http_methods, require_POST
 
+from chat.live import frames
 from chat.models import Attachment, Conversation, Message
 from chat.ownership import get_conversation_for_user
 from chat.turns import options, records
@@ -84,8 +85,9 @@ def _chat_page(request, conv, at=None):
         .pinned_first()[:SIDEBAR_SIZE],
         "conversation": conv,
         "chat_config": config,
-        # Flash messages (an import's outcome); "messages" is the transcript on this page.
+        # Flash messages (an import's outcome); "messages" is the transcript on this page, (message, branch) pairs.
         "notices": get_messages(request),
+        "messages": [],
     }
     if conv:
         context["messages"], context["has_older"] = _recent_messages(conv, at=at)
@@ -147,7 +149,7 @@ async def upload(request):
         return JsonResponse({"error": exc.user_message}, status=400)
     # Django's request signals manage the connection here, so plain sync_to_async (not Channels' wrapper).
     saved = await sync_to_async(attachments.save_upload)(user, image, request.headers.get("X-Filename"))
-    return JsonResponse(saved.as_frame(), status=201)
+    return JsonResponse(frames.attachment_data(saved), status=201)
 
 
 def _too_large(limit):
