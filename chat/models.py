@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
-from chat.turns.tree import Tree
+from chat.tree import Tree
 
 TITLE_MAX = 120
 
@@ -111,7 +111,7 @@ class Message(models.Model):
     reasoning = models.TextField(blank=True)
     # The tool steps of a reply, in order: {"id", "name", "arguments", "result", "is_error"} each.
     tool_calls = models.JSONField(default=list, blank=True)
-    # Conversations are trees (chat/turns/tree.py): editing a message or regenerating a reply adds a sibling,
+    # Conversations are trees (chat/tree.py): editing a message or regenerating a reply adds a sibling,
     # and ``selected`` marks the sibling shown. The visible conversation is the path of selected messages.
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
     selected = models.BooleanField(default=True)

@@ -157,7 +157,7 @@ else:
 
 # Channel layer: in-memory on one process, Redis when REDIS_URL is set (Heroku Key-Value Store).
 REDIS_URL = env_str("REDIS_URL")
-# Redis connections a process may hold for the channel layer (chat/live/redis_pools.py); the upstream budget holds up
+# Redis connections a process may hold for the channel layer (chat/redis_pools.py); the upstream budget holds up
 # to 2 more. Heroku Key-Value Store mini allows 20 clients over all processes and dynos.
 REDIS_MAX_CONNECTIONS = env_int("REDIS_MAX_CONNECTIONS", 4)
 if REDIS_URL:
@@ -169,7 +169,7 @@ if REDIS_URL:
         redis_host["ssl_cert_reqs"] = None
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "chat.live.redis_pools.ChannelLayer",  # channels_redis's core layer, with a pool ceiling
+            "BACKEND": "chat.redis_pools.ChannelLayer",  # channels_redis's core layer, with a pool ceiling
             "CONFIG": {"hosts": [redis_host], "capacity": 1000, "expiry": 30},
         }
     }

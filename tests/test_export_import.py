@@ -11,7 +11,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from chat.transfer import imports
+from chat.transfer import importer
 from chat.turns import records
 from chat.models import Attachment, Conversation, Message
 from tests.uploads import draft, png
@@ -125,9 +125,9 @@ def test_ids_and_owner_in_the_file_are_not_trusted(alice, charlie, client, chat)
 
 
 def imports_document(conv):
-    from chat.transfer import exports
+    from chat.transfer import exporter
 
-    return exports.to_json(exports.with_transcripts(Conversation.objects.filter(pk=conv.pk)))
+    return exporter.to_json(exporter.with_transcripts(Conversation.objects.filter(pk=conv.pk)))
 
 
 def with_image(document, sha):
@@ -275,8 +275,8 @@ def test_bad_files_get_a_clear_400_and_create_nothing(alice_client, chat, mutate
 
 def test_not_json_oversized_and_missing_files(alice_client, settings, monkeypatch):
     assert upload(alice_client, b"\xff\xfe not json", **JSON).json() == {"error": "The file is not valid JSON."}
-    monkeypatch.setattr(imports, "MAX_BYTES", 10)
-    assert upload(alice_client, b"{}" * 10, **JSON).json() == {"error": imports.TOO_LARGE}
+    monkeypatch.setattr(importer, "MAX_BYTES", 10)
+    assert upload(alice_client, b"{}" * 10, **JSON).json() == {"error": importer.TOO_LARGE}
     response = alice_client.post(reverse("chat:import"), {}, **JSON)
     assert response.status_code == 400 and "Choose an exported" in response.json()["error"]
     assert not Conversation.objects.exists()

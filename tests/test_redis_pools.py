@@ -1,4 +1,4 @@
-"""A burst of Redis commands from one process shares a few connections (chat/live/redis_pools.py).
+"""A burst of Redis commands from one process shares a few connections (chat/redis_pools.py).
 
 Heroku Key-Value Store plans cap clients over all processes and dynos; without a ceiling, a few hundred sockets
 connecting at once opened about a hundred connections from one process. Each test names its connections so it
@@ -13,8 +13,8 @@ import pytest
 import redis.asyncio as redis
 
 from chat.inference import ratelimit
-from chat.live import redis_pools
-from chat.live.redis_pools import ChannelLayer
+from chat import redis_pools
+from chat.redis_pools import ChannelLayer
 
 pytestmark = [
     pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL (CI's services run sets it)"),

@@ -51,7 +51,7 @@ def test_transcript_reads_like_the_chat(rita_client, rich):
 def test_transcript_image_uses_the_attachment_url_when_routed(rita_client, rich):
     attachment = rich.messages.get(content="And this picture?").attachments.get()
     html = rita_client.get(h.transcript_url(rich)).content.decode()
-    url = console.exports.attachment_url(attachment)
+    url = console.exporter.attachment_url(attachment)
     if url is None:
         assert 'class="chat-missing-image"' in html
     else:

@@ -12,6 +12,7 @@ from chat.standin import demo_model
 from chat.inference import ratelimit
 from chat.turns import records
 from chat.turns import titles
+from chat.turns.title_prompt import TITLE_PROMPT
 from chat.standin.api import Fault, Reply
 from chat.models import Conversation, Message
 from tests.sockets import next_frame
@@ -70,7 +71,7 @@ async def test_one_small_request_without_tools_or_thinking(conversation, api, se
     assert body["max_tokens"] == titles.MAX_TOKENS and body["model"] == settings.INFERENCE_MODEL_ID
     assert "tools" not in body and "extended_thinking" not in body
     system, user = body["messages"]
-    assert system == {"role": "system", "content": demo_model.TITLE_PROMPT}
+    assert system == {"role": "system", "content": TITLE_PROMPT}
     assert user == {"role": "user", "content": f"<user>\n{QUESTION}\n</user>\n<assistant>\n{ANSWER}\n</assistant>"}
 
 

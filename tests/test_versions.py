@@ -1,6 +1,6 @@
 """Versions of messages: regenerate a reply, edit a user message, switch between the versions.
 
-Every version is kept (the conversation is a tree, chat/turns/tree.py); the visible conversation is one path
+Every version is kept (the conversation is a tree, chat/tree.py); the visible conversation is one path
 through it and every watcher is sent the new path as a ``history`` frame.
 """
 

@@ -125,11 +125,11 @@ class RedisWindow:
     def __init__(self, url, name, window=WINDOW):
         import redis.asyncio as redis
 
-        from chat.live.redis_pools import bounded_pool
+        from chat.redis_pools import bounded_pool
 
         self.window = window
         options = {"ssl_cert_reqs": None} if url.startswith("rediss://") else {}
-        # A burst of turns waits for two connections rather than opening one each (chat/live/redis_pools.py).
+        # A burst of turns waits for two connections rather than opening one each (chat/redis_pools.py).
         self.redis = redis.Redis(connection_pool=bounded_pool(url, MAX_CONNECTIONS, **options))
         self.name = name
         self.reserve_script = self.redis.register_script(_RESERVE)

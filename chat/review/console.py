@@ -25,7 +25,7 @@ from django.views.decorators.http import require_GET, require_POST
 from chat.models import Attachment, Conversation, Feedback, Message, ReviewMark, TranscriptView
 from chat.rendering.markdown import render_markdown, render_user_text
 from chat.review import reporting
-from chat.transfer import exports
+from chat.transfer import exporter
 
 INBOX_PAGE_SIZE = 25
 NOTE_MAX_CHARS = 2000
@@ -95,7 +95,7 @@ def _transcript_messages(conversation):
 def _entries(messages):
     """Every message in conversation order: each one followed by what was said after it, its versions in
     the order they were made, so a hidden version sits right before or after the one shown."""
-    tree = exports.tree_of(messages)
+    tree = exporter.tree_of(messages)
     shown = set(tree.path())
     by_pk = {message.pk: message for message in messages}
     order = _depth_first(tree.children)
@@ -125,7 +125,7 @@ def _entry(message, branch, shown):
         shown=shown,
         reasoning_html=mark_safe(render_markdown(message.reasoning)) if message.reasoning else "",
         tool_steps=[_tool_step(step) for step in message.tool_calls],
-        images=[(exports.attachment_url(attachment), attachment) for attachment in message.attachments.all()],
+        images=[(exporter.attachment_url(attachment), attachment) for attachment in message.attachments.all()],
         feedback=list(message.feedback.all()),
         marks=list(message.review_marks.all()),
     )
@@ -158,24 +158,24 @@ def export(request, model_admin, object_id, fmt):
     """One conversation as a JSON or Markdown download (audited like an opening)."""
     if fmt not in EXPORT_TYPES:
         raise Http404
-    conversation = get_object_or_404(exports.with_transcripts(Conversation.objects.all()), pk=unquote(object_id))
+    conversation = get_object_or_404(exporter.with_transcripts(Conversation.objects.all()), pk=unquote(object_id))
     _require_view(request, model_admin, conversation)
     TranscriptView.record(request.user, [conversation], TranscriptView.Action.EXPORT)
     if fmt == "json":
-        body = exports.to_json([conversation], request)
+        body = exporter.to_json([conversation], request)
     else:
-        body = exports.to_markdown(conversation, request)
-    return _download(body, EXPORT_TYPES[fmt], exports.filename(conversation, fmt))
+        body = exporter.to_markdown(conversation, request)
+    return _download(body, EXPORT_TYPES[fmt], exporter.filename(conversation, fmt))
 
 
 def export_many(request, queryset, fmt):
     """The bulk action: the selected conversations as one JSON document or a zip of Markdown files."""
-    conversations = list(exports.with_transcripts(queryset.order_by("-updated_at", "-id")))
+    conversations = list(exporter.with_transcripts(queryset.order_by("-updated_at", "-id")))
     TranscriptView.record(request.user, conversations, TranscriptView.Action.EXPORT)
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     if fmt == "json":
-        return _download(exports.to_json(conversations, request), EXPORT_TYPES["json"], f"conversations-{stamp}.json")
-    return _download(exports.to_markdown_zip(conversations, request), "application/zip", f"conversations-{stamp}.zip")
+        return _download(exporter.to_json(conversations, request), EXPORT_TYPES["json"], f"conversations-{stamp}.json")
+    return _download(exporter.to_markdown_zip(conversations, request), "application/zip", f"conversations-{stamp}.zip")
 
 
 def _download(body, content_type, name):

@@ -1,18 +1,11 @@
 """What the offline demo model says: its canned words, apart from the API stand-in that serves them.
 
-Plain text functions with no imports from the app, so both the stand-in (chat/standin/replies.py), which must not
-load Django models, and the app's title request (chat/turns/titles.py) can share them.
+Plain text functions with no imports from the app, so the stand-in (chat/standin/replies.py), which must not
+load Django models, can use them.
 """
 
 import re
 
-# The system prompt of the app's title request. The demo model recognises a title request by this exact text.
-TITLE_PROMPT = (
-    "You name conversations. The user's message holds the first exchange of a conversation: the person's "
-    "message between <user> tags and the reply between <assistant> tags. Answer with a title for the "
-    "conversation and nothing else: 3 to 6 words, in the conversation's language, no quotes, no trailing "
-    "punctuation."
-)
 DEMO_TITLE_WORDS = 5
 
 DEMO_TEXT = """\
@@ -49,7 +42,7 @@ def reasoning(question: str) -> str:
 
 
 def title(request_text: str) -> str:
-    """A title for a title request (see TITLE_PROMPT): the first words of the person's message."""
+    """A title for a title request (chat/turns/title_prompt.py): the first words of the person's message."""
     found = re.search(r"<user>(.*?)</user>", request_text, re.S)
     words = re.findall(r"[\w'’-]+", found.group(1) if found else request_text)[:DEMO_TITLE_WORDS]
     if not words:

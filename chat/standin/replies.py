@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from chat.standin import demo_model
 from chat.standin.validation import decode_data_url, image_info, requested_max_tokens
+from chat.turns.title_prompt import TITLE_PROMPT
 
 
 @dataclass
@@ -133,7 +134,7 @@ def demo_reply(body: dict) -> Reply:
     call of a tool the user named, or a quote of a tool result."""
     messages = body["messages"]
     last = messages[-1]
-    if messages[0]["role"] == "system" and messages[0].get("content") == demo_model.TITLE_PROMPT:
+    if messages[0]["role"] == "system" and messages[0].get("content") == TITLE_PROMPT:
         return Reply(text=demo_model.title(_text_of(last.get("content"))))
     if last["role"] == "tool":
         return Reply(text=_tool_result_text(messages, last))

@@ -18,7 +18,7 @@ from chat.live.hub import get_hub
 from chat.models import Message
 from chat.turns import options, records, sweeper
 from chat.turns.prompt import build_messages
-from chat.turns.tree import ONLY
+from chat.tree import ONLY
 from chat.turns.turn import Turn
 
 log = logging.getLogger("chat.turn")

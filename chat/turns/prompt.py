@@ -7,7 +7,7 @@ from django.db.models import Exists, OuterRef
 
 from chat.models import Attachment, ImageBlob, Message
 from chat.turns import options
-from chat.turns.tree import Tree
+from chat.tree import Tree
 
 # Replies that failed before writing anything add nothing to the context.
 _USABLE_REPLY = (Message.Status.COMPLETE, Message.Status.STOPPED, Message.Status.INTERRUPTED, Message.Status.ERROR)

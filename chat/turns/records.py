@@ -18,7 +18,7 @@ from django.utils import timezone
 from chat.models import Attachment, Conversation, Message
 from chat.turns import quotas
 from chat.turns.quotas import QuotaExceeded  # noqa: F401  (raised by start_turn_records and regenerate_records)
-from chat.turns.tree import ROW_FIELDS, Tree
+from chat.tree import ROW_FIELDS, Tree
 from chat.uploads import attachments
 from chat.uploads.attachments import AttachmentUnavailable  # noqa: F401  (raised by start_turn_records)
 

@@ -20,8 +20,8 @@ from chat.inference import ratelimit
 from chat.live.frames import encode
 from chat.live.hub import get_hub
 from chat.models import TITLE_MAX, Conversation, Message
-from chat.standin.demo_model import TITLE_PROMPT
 from chat.turns import records
+from chat.turns.title_prompt import TITLE_PROMPT
 
 log = logging.getLogger("chat.titles")
 

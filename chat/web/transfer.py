@@ -1,4 +1,4 @@
-"""A user's own conversation as a download (Markdown or JSON, chat/transfer/exports.py) and the JSON imported back."""
+"""A user's own conversation as a download (Markdown or JSON, chat/transfer/exporter.py) and the JSON imported back."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 
 from chat.models import Conversation
 from chat.ownership import get_conversation_for_user
-from chat.transfer import exports, imports
+from chat.transfer import exporter, importer
 from chat.web.manage import wants_json
 
 _TYPES = {"md": "text/markdown; charset=utf-8", "json": "application/json; charset=utf-8"}
@@ -19,10 +19,10 @@ _TYPES = {"md": "text/markdown; charset=utf-8", "json": "application/json; chars
 def export(request, conversation_id, extension):
     """The conversation as an attachment download; ``extension`` is ``md`` or ``json`` (fixed by the URL)."""
     conv = get_conversation_for_user(request.user, conversation_id)
-    conv = exports.with_transcripts(Conversation.objects.filter(pk=conv.pk)).get()
-    body = exports.to_markdown(conv, request) if extension == "md" else exports.to_json([conv], request)
+    conv = exporter.with_transcripts(Conversation.objects.filter(pk=conv.pk)).get()
+    body = exporter.to_markdown(conv, request) if extension == "md" else exporter.to_json([conv], request)
     response = HttpResponse(body, content_type=_TYPES[extension])
-    response["Content-Disposition"] = content_disposition_header(True, exports.filename(conv, extension))
+    response["Content-Disposition"] = content_disposition_header(True, exporter.filename(conv, extension))
     return response
 
 
@@ -37,11 +37,11 @@ def import_conversations(request):
     upload = request.FILES.get("file")
     try:
         if upload is None:
-            raise imports.ImportRejected("Choose an exported .json file to import.")
-        if upload.size > imports.MAX_BYTES:
-            raise imports.ImportRejected(imports.TOO_LARGE)
-        created, notes = imports.create(request.user, imports.parse(upload.read(imports.MAX_BYTES + 1)))
-    except imports.ImportRejected as exc:
+            raise importer.ImportRejected("Choose an exported .json file to import.")
+        if upload.size > importer.MAX_BYTES:
+            raise importer.ImportRejected(importer.TOO_LARGE)
+        created, notes = importer.create(request.user, importer.parse(upload.read(importer.MAX_BYTES + 1)))
+    except importer.ImportRejected as exc:
         if wants_json(request):
             return JsonResponse({"error": str(exc)}, status=400)
         messages.error(request, str(exc))

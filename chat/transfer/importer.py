@@ -1,4 +1,4 @@
-"""Reading an export document (chat/transfer/exports.py, version 1 or 2) back in as new conversations of the importer.
+"""Reading an export document (chat/transfer/exporter.py, version 1 or 2) back in as new conversations of the person importing it.
 
 Nothing in the file is trusted: owners and timestamps are ignored, ids only link a message to its parent within
 the file (the copies get new ones), every field is type- and length-checked, and an image is re-linked only when
@@ -17,7 +17,7 @@ import re
 from django.db import transaction
 
 from chat.models import TITLE_MAX, Attachment, Conversation, ImageBlob, Message
-from chat.transfer import exports
+from chat.transfer import exporter
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_CONVERSATIONS = 50
@@ -27,7 +27,7 @@ MAX_ATTACHMENTS = 10
 MAX_ID_CHARS = 100
 MAX_TOOL_CALLS = 50
 MAX_TOOL_RESULT_CHARS = 100_000
-READABLE_VERSIONS = (1, exports.VERSION)
+READABLE_VERSIONS = (1, exporter.VERSION)
 TOO_LARGE = f"The file is larger than {MAX_BYTES // 1024 // 1024} MB."
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _LIMITS = {"error": 2000, "model": 100, "finish_reason": 32}
@@ -49,8 +49,8 @@ def parse(data):
         document = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise ImportRejected("The file is not valid JSON.") from None
-    if not isinstance(document, dict) or document.get("format") != exports.FORMAT:
-        raise ImportRejected(f'The file is not a conversation export (expected "format": "{exports.FORMAT}").')
+    if not isinstance(document, dict) or document.get("format") != exporter.FORMAT:
+        raise ImportRejected(f'The file is not a conversation export (expected "format": "{exporter.FORMAT}").')
     version = document.get("version")
     if type(version) is not int or version not in READABLE_VERSIONS:
         raise ImportRejected(f"Only version {' and '.join(map(str, READABLE_VERSIONS))} exports can be imported.")

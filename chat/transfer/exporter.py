@@ -1,6 +1,6 @@
 """Conversations as portable documents: JSON (for machines, and import) and Markdown (for people).
 
-The JSON shape, version 2. The import (chat/transfer/imports.py) reads exactly this, so change it only by bumping
+The JSON shape, version 2. The import (chat/transfer/importer.py) reads exactly this, so change it only by bumping
 ``version``::
 
     {
@@ -45,7 +45,7 @@ The JSON shape, version 2. The import (chat/transfer/imports.py) reads exactly t
       ]
     }
 
-A conversation is a tree (chat/turns/tree.py): editing a message or regenerating a reply adds a version of it,
+A conversation is a tree (chat/tree.py): editing a message or regenerating a reply adds a version of it,
 a sibling under the same ``parent`` (null for a first message). ``messages`` lists every version, oldest first,
 so a parent always comes before its children; ``selected`` marks the version shown among its siblings.
 ``path`` is what the user sees: the ids of the selected messages from the first one down, in order.
@@ -67,7 +67,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from chat.models import Attachment, Message
-from chat.turns.tree import Tree
+from chat.tree import Tree
 
 FORMAT = "claude-chat.conversations"
 VERSION = 2
