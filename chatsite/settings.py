@@ -298,7 +298,7 @@ CHAT_HISTORY_MESSAGES = env_int("CHAT_HISTORY_MESSAGES", 200)
 CHAT_MAX_FRAME_BYTES = env_int("CHAT_MAX_FRAME_BYTES", CHAT_MAX_MESSAGE_CHARS * 6 + 4096)
 
 # Image attachments (chat/uploads/images.py explains the limits). Uploads over CHAT_MAX_UPLOAD_BYTES are refused
-# before Django reads them (chat/limits.py). Pixel caps are checked from the header, before decoding:
+# before Django reads them (chatsite/limits.py). Pixel caps are checked from the header, before decoding:
 # JPEG decodes at reduced scale, PNG/GIF/WebP at full size (about 4 bytes a pixel), hence two caps.
 CHAT_MAX_UPLOAD_BYTES = env_int("CHAT_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
 CHAT_MAX_IMAGE_PIXELS = env_int("CHAT_MAX_IMAGE_PIXELS", 100_000_000)
