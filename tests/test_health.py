@@ -78,8 +78,8 @@ def test_the_channel_layer_check_really_round_trips(monkeypatch):
     """A layer that accepts sends but returns someone else's message fails the check."""
 
     class WrongLayer:
-        async def new_channel(self, prefix):
-            return prefix + "x"
+        async def new_channel(self, prefix="specific"):
+            return prefix + ".x"
 
         async def send(self, channel, message):
             pass
@@ -102,3 +102,19 @@ def test_the_database_check_reports_a_database_error(client, monkeypatch):
     response = client.get("/healthz")
     assert response.status_code == 503
     assert json.loads(response.content)["checks"]["database"] == {"ok": False}
+
+
+def test_the_channel_layer_check_passes_again_and_again_beside_a_running_hub():
+    """The hub's endless read of the process channel (started by the first socket) does not starve the check."""
+    from chat.live.hub import get_hub
+
+    async def checks():
+        hub = get_hub()
+        await hub.start()
+        try:
+            for _ in range(3):
+                await asyncio.wait_for(health.check_channel_layer(), health.TIMEOUT)
+        finally:
+            await hub.close()
+
+    asyncio.run(checks())

@@ -33,9 +33,15 @@ async def check_database():
 
 
 async def check_channel_layer():
-    """A send/receive round trip on a new channel of this process's layer."""
+    """A send/receive round trip on a new channel of this process's layer.
+
+    The channel has the layer's default prefix, the hub's: channels_redis reads all of a process's channels of
+    one prefix from one Redis key, under one lock per process, and whoever holds the lock hands each message to
+    its channel. A channel of another prefix would wait for that lock behind the hub's blocking read (held for
+    good once a socket has connected) and time out. The message is consumed, so no key stays behind in Redis.
+    """
     layer = get_channel_layer()
-    channel = await layer.new_channel(prefix="healthz.")
+    channel = await layer.new_channel()
     nonce = uuid.uuid4().hex
     await layer.send(channel, {"type": "healthz.ping", "nonce": nonce})
     message = await layer.receive(channel)
