@@ -119,41 +119,66 @@ TEMPLATES = [
 ASGI_APPLICATION = "chatsite.asgi.application"
 
 # Database: SQLite by default, DATABASE_URL (Heroku Postgres) when set. Under ASGI every sync-to-async
-# thread would hold its own connection, so connections are not persisted (CONN_MAX_AGE=0). Each process keeps
-# a psycopg pool instead: opening a connection for every trip to the database thread cost more than the
+# thread would hold its own connection, so Postgres connections are not persisted (CONN_MAX_AGE=0). Each process
+# keeps a psycopg pool instead: opening a connection for every trip to the database thread cost more than the
 # queries (bench/concurrency.py), and the pool caps a process at DATABASE_POOL_MAX connections, so two
 # workers a dyno stay under 80 % of an Essential plan's 20. DATABASE_POOL_MAX=0 turns the pool off.
 DATABASE_URL = env_str("DATABASE_URL")
 DATABASE_POOL_MAX = env_int("DATABASE_POOL_MAX", 6)
-if DATABASE_URL:
-    DATABASES = {
-        # Health checks make the pool test a connection before lending it (one round trip), so a connection
-        # the server dropped while it sat idle fails no request.
-        "default": dj_database_url.parse(
-            DATABASE_URL, conn_max_age=0, conn_health_checks=bool(DATABASE_POOL_MAX), ssl_require=ON_HEROKU
-        )
+# Heroku Postgres always speaks TLS, so TLS is required on Heroku; a private database without it (a CI service,
+# the production smoke test) opts out with DATABASE_SSL_REQUIRE=0. Off it, an `?sslmode=` in the URL still counts.
+DATABASE_SSL_REQUIRE = env_bool("DATABASE_SSL_REQUIRE", ON_HEROKU)
+# The URL schemes of the two engines whose drivers requirements.txt installs (dj-database-url knows more).
+DATABASE_SCHEMES = {"postgres": "postgresql", "postgresql": "postgresql", "pgsql": "postgresql", "sqlite": "sqlite3"}
+
+
+def sqlite_database(name):
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": name,
+        # A local file has no connection limit; reopening it for every ORM call costs more than the call.
+        "CONN_MAX_AGE": 600,
+        # Writers wait for each other instead of failing with "database is locked".
+        # WAL lets the page read while a reply is written; NORMAL sync is safe in WAL mode against crashes.
+        "OPTIONS": {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        },
     }
+
+
+def postgres_database(url):
+    # Health checks make the pool test a connection before lending it (one round trip), so a connection
+    # the server dropped while it sat idle fails no request.
+    database = dj_database_url.parse(
+        url, conn_max_age=0, conn_health_checks=bool(DATABASE_POOL_MAX), ssl_require=DATABASE_SSL_REQUIRE
+    )
     if DATABASE_POOL_MAX:
         # A request that waits longer than `timeout` for a connection fails instead of piling up.
-        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-            "min_size": 1, "max_size": DATABASE_POOL_MAX, "timeout": 10,
-        }
-else:
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": env_str("SQLITE_PATH") or BASE_DIR / "db.sqlite3",
-            # A local file has no connection limit; reopening it for every ORM call costs more than the call.
-            "CONN_MAX_AGE": 600,
-            # Writers wait for each other instead of failing with "database is locked".
-            # WAL lets the page read while a reply is written; NORMAL sync is safe in WAL mode against crashes.
-            "OPTIONS": {
-                "timeout": 20,
-                "transaction_mode": "IMMEDIATE",
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            },
-        }
-    }
+        database.setdefault("OPTIONS", {})["pool"] = {"min_size": 1, "max_size": DATABASE_POOL_MAX, "timeout": 10}
+    return database
+
+
+def database_from_url(url):
+    """The database of a ``postgres://`` (``postgresql://``, ``pgsql://``) or ``sqlite://`` URL; any other URL is
+    refused in one line that names the scheme only (the URL itself may hold a password)."""
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    engine = DATABASE_SCHEMES.get(scheme)
+    if engine is None:
+        accepted = ", ".join(f"{name}://" for name in DATABASE_SCHEMES)
+        found = f"{scheme}://" if scheme else "no scheme"
+        raise ImproperlyConfigured(f"DATABASE_URL must start with one of {accepted}, not {found}")
+    if engine == "sqlite3":
+        return sqlite_database(dj_database_url.parse(url)["NAME"])
+    return postgres_database(url)
+
+
+DATABASES = {
+    "default": database_from_url(DATABASE_URL) if DATABASE_URL else sqlite_database(
+        env_str("SQLITE_PATH") or BASE_DIR / "db.sqlite3"
+    )
+}
 
 # Channel layer: in-memory on one process, Redis when REDIS_URL is set (Heroku Key-Value Store).
 REDIS_URL = env_str("REDIS_URL")
@@ -303,12 +328,6 @@ CHAT_MAX_FRAME_BYTES = env_int("CHAT_MAX_FRAME_BYTES", CHAT_MAX_MESSAGE_CHARS * 
 CHAT_MAX_UPLOAD_BYTES = env_int("CHAT_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
 CHAT_MAX_IMAGE_PIXELS = env_int("CHAT_MAX_IMAGE_PIXELS", 100_000_000)
 CHAT_MAX_IMAGE_PIXELS_LOSSLESS = env_int("CHAT_MAX_IMAGE_PIXELS_LOSSLESS", 30_000_000)
-
-# Deployment.
-# Heroku Postgres always speaks TLS, so TLS is required on Heroku; a private database without it (a CI service,
-# the production smoke test) opts out with DATABASE_SSL_REQUIRE=0.
-if DATABASE_URL and not env_bool("DATABASE_SSL_REQUIRE", ON_HEROKU):
-    DATABASES["default"].get("OPTIONS", {}).pop("sslmode", None)
 
 # The add-on's limits, shared by every process (Redis when REDIS_URL is set).
 UPSTREAM_REQUESTS_PER_MINUTE = env_int("UPSTREAM_REQUESTS_PER_MINUTE", 150)
