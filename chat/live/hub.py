@@ -21,6 +21,8 @@ from typing import Protocol
 
 from channels.layers import get_channel_layer
 
+from chat.logs import describe
+
 log = logging.getLogger(__name__)
 
 RELAY_INTERVAL = 0.1
@@ -196,8 +198,8 @@ class Hub:
                     await handler(message)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("hub: failed to handle a cross-process message")
+            except Exception as exc:
+                log.error("hub: failed to handle a cross-process message %s", describe(exc))
                 await asyncio.sleep(0.5)
 
     # One handler per cross-process message type ("turn.watch" -> on_turn_watch) -----------------------

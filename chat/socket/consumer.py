@@ -12,6 +12,7 @@ from django.conf import settings
 from django.http import Http404
 
 from chat.live import frames
+from chat.logs import describe
 from chat.models import Message
 from chat.ownership import get_conversation_for_user
 from chat.socket import heartbeat
@@ -207,8 +208,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Send an encoded frame; a socket that is going away is simply skipped."""
         try:
             await self.send(text_data=text)
-        except Exception:
-            log.debug("dropping a frame for a closed socket", exc_info=True)
+        except Exception as exc:
+            log.debug("dropping a frame for a closed socket %s", describe(exc))
 
 
 @asynccontextmanager

@@ -10,6 +10,7 @@ import logging
 from django.conf import settings
 
 from chat.live.hub import get_hub
+from chat.logs import describe, kind
 from chat.socket import heartbeat
 from chat.turns import lifecycle, sweeper
 
@@ -40,7 +41,8 @@ class Lifespan:
         try:
             await lifecycle.drain(settings.CHAT_SHUTDOWN_GRACE)
         except Exception as exc:
-            log.exception("shutdown: draining replies failed")
-            return await send({"type": "lifespan.shutdown.failed", "message": str(exc)})
+            log.error("shutdown: draining replies failed %s", describe(exc))
+            # The server logs this message too: the exception's kind, not its text.
+            return await send({"type": "lifespan.shutdown.failed", "message": kind(exc)})
         await get_hub().close()
         await send({"type": "lifespan.shutdown.complete"})

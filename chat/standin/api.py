@@ -37,7 +37,8 @@ class Fault:
 
     ``status``: answer ``status`` with ``headers`` and ``body`` (dict as JSON, str as text, None: Heroku's shape).
     ``delay_first_byte``: wait ``seconds`` before the response starts. ``cut``, ``malformed``, ``error_event``:
-    send ``chunks`` chunks of the reply, then close the connection / send ``data: {not json`` / send ``error``.
+    send ``chunks`` chunks of the reply, then close the connection / send ``data: <data>`` (``{not json`` unless
+    given) / send ``error``.
     ``drop``: close the connection without any response.
     """
 
@@ -48,6 +49,7 @@ class Fault:
     seconds: float = 0.0
     chunks: int = 0
     error: dict | None = None
+    data: str = "{not json"
 
     def __post_init__(self):
         if self.kind not in FAULT_KINDS:
@@ -169,7 +171,7 @@ class FakeInference:
         if kind == "cut":
             return await _drop_connection(send)
         if kind == "malformed":
-            return await _send_body(send, b"data: {not json\n\n")
+            return await _send_body(send, f"data: {fault.data}\n\n".encode())
         if kind == "error_event":
             error = fault.error or {"code": 500, "message": "Injected server error.", "type": "server_error"}
             return await _send_body(send, _sse({"error": error}))

@@ -3,6 +3,7 @@
 import logging
 
 from chat.inference import ratelimit
+from chat.logs import describe
 
 log = logging.getLogger("chat.turn")
 
@@ -33,5 +34,5 @@ class Reservation:
         """Replace the estimate with the reported usage; the reply matters more than the bookkeeping."""
         try:
             await self._budget.settle(self._held, used)
-        except Exception:
-            log.warning("budget settle failed reply=%s", self.reply_id, exc_info=True)
+        except Exception as exc:
+            log.warning("budget settle failed reply=%s %s", self.reply_id, describe(exc))

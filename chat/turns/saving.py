@@ -7,6 +7,7 @@ import time
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from chat.logs import describe
 from chat.turns import records
 
 log = logging.getLogger("chat.turn")
@@ -33,8 +34,8 @@ class Saver:
                 continue
             try:
                 await database_sync_to_async(records.flush_partial)(self.reply_pk, *self.stream.saved_fields())
-            except Exception:
-                log.warning("flush failed reply=%s; retrying at the next tick", self.reply_id, exc_info=True)
+            except Exception as exc:
+                log.warning("flush failed reply=%s %s; retrying at the next tick", self.reply_id, describe(exc))
                 continue
             saved, saved_at = progress, time.monotonic()
 
@@ -51,10 +52,10 @@ class Saver:
                     self.reply_pk, content=text, reasoning=reasoning, tool_calls=steps,
                     first_token_at=self.stream.first_token_at, **outcome,
                 )
-            except Exception:
+            except Exception as exc:
                 if attempt == FINAL_ATTEMPTS - 1:
                     raise
-                log.warning("final save failed reply=%s; retrying", self.reply_id, exc_info=True)
+                log.warning("final save failed reply=%s %s; retrying", self.reply_id, describe(exc))
                 await asyncio.sleep(0.5 * 2**attempt)
 
 

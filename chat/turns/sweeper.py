@@ -12,6 +12,7 @@ from django.conf import settings
 
 from chat.live import frames
 from chat.live.hub import get_hub
+from chat.logs import describe
 from chat.turns import records
 
 log = logging.getLogger(__name__)
@@ -27,8 +28,8 @@ async def _sweep_forever():
         await asyncio.sleep(settings.CHAT_SWEEP_INTERVAL)
         try:
             await sweep()
-        except Exception:
-            log.warning("sweep: stale-reply sweep failed; trying again next interval", exc_info=True)
+        except Exception as exc:
+            log.warning("sweep: stale-reply sweep failed %s; trying again next interval", describe(exc))
 
 
 async def sweep():

@@ -19,6 +19,7 @@ from chat import inference
 from chat.inference import ratelimit
 from chat.live.frames import encode
 from chat.live.hub import get_hub
+from chat.logs import describe
 from chat.models import TITLE_MAX, Conversation, Message
 from chat.turns import records
 from chat.turns.title_prompt import TITLE_PROMPT
@@ -78,9 +79,9 @@ async def retitle(conversation_pk, reply_pk):
             return False
         await announce(conversation, title)
         return True
-    except Exception:
+    except Exception as exc:
         # A title is a nicety: whatever went wrong, the conversation keeps the title it has.
-        log.warning("title: failed for conversation=%s", conversation_pk, exc_info=True)
+        log.warning("title: failed for conversation=%s %s", conversation_pk, describe(exc))
         return False
 
 
@@ -133,7 +134,8 @@ async def ask_for_title(exchange):
         async with asyncio.timeout(TIMEOUT):
             answer = await _complete(messages)
     except inference.InferenceError as exc:
-        log.info("title: model request failed (%s); keeping the first title", exc)
+        # Never the exception's text: a malformed event's error quotes the model's output.
+        log.info("title: model request failed %s status=%s; keeping the first title", describe(exc), exc.status)
         return None
     except TimeoutError:
         log.info("title: no answer within %g s; keeping the first title", TIMEOUT)

@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 
 from chat import inference
 from chat.live import frames
+from chat.logs import describe
 from chat.models import Message
 from chat.turns import options, records, titles, tools
 from chat.turns.relay import Relay
@@ -96,8 +97,8 @@ class Turn:
             cancelled = not self.stop_requested
             status = Message.Status.STOPPED if self.stop_requested else Message.Status.INTERRUPTED
             error = "" if self.stop_requested else records.INTERRUPTED_ERROR
-        except Exception:
-            log.exception("turn failed reply=%s", self.reply_id)
+        except Exception as exc:
+            log.error("turn failed reply=%s %s", self.reply_id, describe(exc))
             status, error = Message.Status.ERROR, INTERNAL_ERROR
         finally:
             flusher.cancel()

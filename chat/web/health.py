@@ -16,6 +16,8 @@ from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 
+from chat.logs import describe
+
 log = logging.getLogger(__name__)
 
 # Well under the router's 30 s, and short enough that an uptime checker sees a hang as a failure.
@@ -57,7 +59,7 @@ async def _run(name, check):
     try:
         await asyncio.wait_for(check(), TIMEOUT)
     except Exception as exc:
-        log.warning("healthz check=%s ok=false error=%s", name, type(exc).__name__, exc_info=True)
+        log.warning("healthz check=%s ok=false %s", name, describe(exc))
         return {"ok": False}
     return {"ok": True, "ms": round((time.monotonic() - started) * 1000, 1)}
 
