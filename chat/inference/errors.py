@@ -1,6 +1,7 @@
 """The inference error family, the messages it shows people, and how API error responses map onto it.
 
-``str(error)`` is for logs; ``user_message`` is safe to show a person. ``retryable`` says whether the request may
+``str(error)`` is for a debugger (it can quote the model's output, so it is never logged: chat/logs.py);
+``user_message`` is safe to show a person. ``retryable`` says whether the request may
 be sent again (only ever before any of its reply was passed on), ``retry_after`` how long the server asked to wait.
 """
 
@@ -10,7 +11,8 @@ from chat.inference import retry
 
 
 class InferenceError(Exception):
-    """Base of every failure. ``str(error)`` is for logs; ``user_message`` is for people."""
+    """Base of every failure. ``str(error)`` may quote what the API sent and is never logged; ``user_message`` is
+    for people."""
 
     user_message = "The model is unavailable right now. Please try again in a moment."
 
