@@ -16,19 +16,17 @@ child's VmHWM after the turns minus its VmRSS just before them (the peak is rese
 
 import argparse
 import json
-import os
-import secrets
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-PYTHON = sys.executable
+from tests import servers  # after the path, as bench/concurrency.py does
+
+PYTHON = servers.PYTHON
 
 CHILD = """
 import asyncio, gc, io, json, random, sys, uuid
@@ -98,51 +96,18 @@ setup() if mode == "setup" else asyncio.run(run())
 """
 
 
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def environment(folder, **values):
-    """A clean environment with a database of its own, migrated."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "INFERENCE_", "CHAT_"))}
-    for name in ("DATABASE_URL", "REDIS_URL", "DYNO", "DEBUG"):
-        env.pop(name, None)
-    env.update(DJANGO_SETTINGS_MODULE="chatsite.settings", SQLITE_PATH=str(Path(folder) / "db.sqlite3"),
-               LOG_LEVEL="WARNING", **values)
-    subprocess.run([PYTHON, "manage.py", "migrate", "--noinput"], env=env, cwd=REPO_ROOT, check=True,
-                   capture_output=True, timeout=180)
-    return env
-
-
-def start_stand_in(env):
-    """The stand-in API in a process of its own; returns (process, base URL, key)."""
-    port, key = free_port(), "bench-" + secrets.token_hex(6)
-    proc = subprocess.Popen([PYTHON, "manage.py", "fake_inference", "--port", str(port), "--key", key,
-                             "--delay", "0.02"], env=env, cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return proc, f"http://127.0.0.1:{port}", key
-        time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("the stand-in API did not start")
-
-
-def scenario(turns, images, api_url, key):
+def scenario(turns, images, api_env):
     """Run ``turns`` concurrent turns with ``images`` images each in a fresh child; its figures as a dict."""
     with tempfile.TemporaryDirectory() as folder:
-        env = environment(folder, INFERENCE_URL=api_url, INFERENCE_KEY=key)
+        env = servers.server_env(Path(folder), LOG_LEVEL="WARNING", INFERENCE_URL=api_env["INFERENCE_URL"],
+                                 INFERENCE_KEY=api_env["INFERENCE_KEY"])
         stored = _child(env, "setup", turns, images)
         return {**_child(env, "run", turns, images, stdin=json.dumps(stored)), "image_mib": stored["image_mib"]}
 
 
 def _child(env, mode, turns, images, stdin=""):
     result = subprocess.run([PYTHON, "-c", CHILD, mode, str(turns), str(images)], env=env, cwd=REPO_ROOT,
-                            input=stdin, capture_output=True, text=True, timeout=600)
+                            input=stdin, capture_output=True, text=True, timeout=600, check=False)
     if result.returncode != 0:
         raise RuntimeError(result.stderr[-2000:])
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -151,13 +116,14 @@ def _child(env, mode, turns, images, stdin=""):
 def rows(turns=10, images=20):
     """The figures of text-only turns and of image turns, measured in this run: a list of (label, figures)."""
     with tempfile.TemporaryDirectory() as folder:
-        proc, api_url, key = start_stand_in(environment(folder))
+        procs = servers.Processes(Path(folder))
         try:
-            return [(f"{turns} text-only turns", scenario(turns, 0, api_url, key)),
-                    (f"{turns} turns x {images} images", scenario(turns, images, api_url, key))]
+            api_env = servers.server_env(Path(folder))
+            procs.stand_in(api_env, delay=0.02)  # the stand-in's own process: its memory is not counted
+            return [(f"{turns} text-only turns", scenario(turns, 0, api_env)),
+                    (f"{turns} turns x {images} images", scenario(turns, images, api_env))]
         finally:
-            proc.kill()
-            proc.wait(timeout=10)
+            procs.close()
 
 
 def main(turns=10, images=20):
