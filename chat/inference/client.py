@@ -16,6 +16,7 @@ from django.conf import settings
 from httpx_sse import EventSource, SSEError
 
 from chat.inference import errors, network, retry
+from chat.inference.body import Body
 from chat.inference.errors import CUT_OFF, TOO_SLOW, UNREACHABLE, UNREADABLE, InferenceError, Unavailable
 from chat.inference.events import Event
 from chat.inference.reply import ReplyState, feed
@@ -108,16 +109,19 @@ async def stream_chat(
     is called (and awaited if needed) before each wait, and ``before_retry()`` awaited after it, just before
     the request is sent again (the caller takes the retry's place in the shared upstream budget there).
     """
-    body = _request_body(messages, model, max_tokens, temperature, tools, tool_choice, extended_thinking)
+    fields = _request_body(messages, model, max_tokens, temperature, tools, tool_choice, extended_thinking)
+    # Images are written from storage as the body is sent (chat/inference/body.py): the body is rebuilt per attempt.
+    body, model = Body(fields), fields["model"]
     base_url, key = endpoint()
-    headers = {"Authorization": f"Bearer {key}", "Accept": "text/event-stream"}
+    headers = {"Authorization": f"Bearer {key}", "Accept": "text/event-stream", "Content-Type": "application/json",
+               "Content-Length": str(len(body))}
     if not prompt_caching:
         headers["X-Heroku-Prompt-Caching"] = "false"
     max_retries = settings.INFERENCE_MAX_RETRIES
     for attempt in range(max_retries + 1):
         passed_on = False
         try:
-            async with aclosing(_attempt(f"{base_url}/v1/chat/completions", headers, body)) as events:
+            async with aclosing(_attempt(f"{base_url}/v1/chat/completions", headers, body, model)) as events:
                 async for event in events:
                     passed_on = True
                     yield event
@@ -128,22 +132,22 @@ async def stream_chat(
             await retry.back_off(error, attempt + 1, max_retries, on_retry, before_retry)
 
 
-async def _attempt(url: str, headers: dict, body: dict) -> AsyncIterator[Event]:
+async def _attempt(url: str, headers: dict, body: Body, model: str) -> AsyncIterator[Event]:
     response = await _open(url, headers, body)
     try:
         if response.status_code != 200:
             await response.aread()
-            raise errors.from_response(response, body["model"])
-        async with aclosing(_read_events(response, body["model"])) as events:
+            raise errors.from_response(response, model)
+        async with aclosing(_read_events(response, model)) as events:
             async for event in events:
                 yield event
     finally:
         await response.aclose()
 
 
-async def _open(url: str, headers: dict, body: dict) -> httpx.Response:
+async def _open(url: str, headers: dict, body: Body) -> httpx.Response:
     client = _client()
-    request = client.build_request("POST", url, headers=headers, json=body, timeout=_timeout())
+    request = client.build_request("POST", url, headers=headers, content=body.stream(), timeout=_timeout())
     try:
         return await client.send(request, stream=True)
     except (httpx.ConnectError, httpx.ConnectTimeout) as exc:

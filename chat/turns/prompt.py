@@ -1,10 +1,12 @@
 """Turns stored messages into the API's ``messages`` list (HEROKU_INFERENCE.md, "Request body")."""
 
-import base64
+from functools import partial
 
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db.models import Exists, OuterRef
 
+from chat.inference.body import DataUrl
 from chat.models import Attachment, ImageBlob, Message
 from chat.turns import options
 from chat.tree import Tree
@@ -26,7 +28,9 @@ def build_messages(conversation, *, path=None):
     the model with the next one, and roles alternate as the API expects.
 
     A user message with images becomes a list of parts: its text (left out when blank: the API refuses
-    empty text blocks), then one ``image_url`` part per image, a base64 ``data:`` URL of the stored bytes.
+    empty text blocks), then one ``image_url`` part per image whose URL is a ``DataUrl`` of the stored bytes:
+    the base64 text is written only while a request is sent (chat/inference/body.py), so the prompt holds no
+    image bytes however long the turn lives.
     Images go with every request whose history includes their message, but at most MAX_IMAGES per
     request: the newest are kept (the message being answered always fits, it has at most as many) and each
     older one is replaced by the text part "[earlier image omitted]".
@@ -57,15 +61,15 @@ def build_messages(conversation, *, path=None):
 
 def _image_parts(message_ids):
     """``{message id: [part, ...]}`` for the messages with images, in two queries whatever their number:
-    which images there are (no bytes), then the bytes of the MAX_IMAGES newest."""
+    which images there are, then the type and size of the MAX_IMAGES newest (no bytes: read when sent)."""
     if not message_ids:
         return {}
     rows = Attachment.objects.filter(message_id__in=message_ids).order_by("created_at", "id")
     # Newest message first; within a message, upload order (the sort is stable).
     rows = sorted(rows.values_list("message_id", "blob_id"), key=lambda row: -row[0])
     kept = rows[:MAX_IMAGES]
-    blobs = ImageBlob.objects.filter(pk__in={blob_id for _, blob_id in kept}).values_list("pk", "content_type", "data")
-    urls = {pk: _data_url(content_type, data) for pk, content_type, data in blobs}
+    blobs = ImageBlob.objects.filter(pk__in={blob_id for _, blob_id in kept}).values_list("pk", "content_type", "size")
+    urls = {pk: DataUrl(content_type, size, partial(_read_blob, pk)) for pk, content_type, size in blobs}
     parts = {}
     for position, (message_id, blob_id) in enumerate(rows):
         if position < MAX_IMAGES:
@@ -76,8 +80,11 @@ def _image_parts(message_ids):
     return parts
 
 
-def _data_url(content_type, data):
-    return f"data:{content_type};base64,{base64.b64encode(bytes(data)).decode('ascii')}"
+@database_sync_to_async
+def _read_blob(blob_id):
+    """The stored bytes of one image (bytes or memoryview, as the database driver gives them, not copied), or None
+    once deleted (the last message using it went while a turn was being written)."""
+    return ImageBlob.objects.filter(pk=blob_id).values_list("data", flat=True).first()
 
 
 def _with_images(text, image_parts):
