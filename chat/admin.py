@@ -23,7 +23,13 @@ from django.urls import path, reverse
 
 from chat.models import Conversation, Feedback, Message, ReviewMark, TranscriptView
 from chat.review import console, queries
-from chat.review.access import AuditedSearchMixin, DeclaredLookupsOnlyMixin, ReadOnlyAdminMixin, SuperuserOnlyMixin
+from chat.review.access import (
+    AuditedSearchMixin,
+    DeclaredLookupsOnlyMixin,
+    ReadOnlyAdminMixin,
+    SuperuserOnlyMixin,
+    audit_search,
+)
 from chat.review.columns import AuditColumns, ConversationColumns, MessageColumns, ReplyNoteColumns
 from chat.review.filters import (
     CreatedFilter,
@@ -62,7 +68,8 @@ class ConversationAdmin(AuditedSearchMixin, DeclaredLookupsOnlyMixin, ReadOnlyAd
         return queries.with_summary(super().get_queryset(request).select_related("owner"))
 
     def get_search_results(self, request, queryset, search_term):
-        """Every word must match (``queries.search_conversations``); never any duplicate to remove."""
+        """Every word must match (``queries.search_conversations``); never any duplicate to remove. Audited."""
+        audit_search(request, search_term)
         return queries.search_conversations(queryset, search_term), False
 
     def get_urls(self):

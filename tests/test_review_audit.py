@@ -39,6 +39,7 @@ def changelist(name):
     ("feedback", "comment__regex=^"),
     ("reviewmark", "message__content__regex=^noted"),
     ("message", "_changelist_filters=content__regex%3D%5Epin"),
+    ("message", "_facets=True&content__regex=^my"),
 ])
 def test_a_lookup_outside_the_declared_filters_is_refused(rita_client, secret, name, probe):
     response = rita_client.get(f"{changelist(name)}?{probe}")
@@ -85,6 +86,11 @@ def test_a_search_writes_an_audit_row_naming_it(rita_client, rita, secret, name,
     assert (row.viewer, row.action, row.detail, row.conversation_public_id) == (rita, "search", term, None)
 
 
+def test_a_search_with_facet_counts_writes_one_row(rita_client, secret):
+    assert rita_client.get(changelist("message"), {"q": "boom", "_facets": "True"}).status_code == 200
+    assert TranscriptView.objects.get().detail == "boom"
+
+
 def test_a_list_without_a_search_writes_no_row(rita_client, secret):
     for name in ("conversation", "message"):
         assert rita_client.get(changelist(name), {"q": "  "}).status_code == 200
@@ -120,3 +126,12 @@ def test_the_owner_fetching_her_own_images_writes_no_row(alice_client, alice, se
     for photo in (sent_image, unsent):
         assert alice_client.get(photo.get_absolute_url()).status_code == 200
     assert not TranscriptView.objects.exists()
+
+
+def test_the_autocomplete_search_is_audited_too(rita_client, rita, secret):
+    # Django's admin answers select-box searches over any related field; it runs the same text search.
+    response = rita_client.get(reverse("admin:autocomplete"), {
+        "term": "pin 7", "app_label": "chat", "model_name": "message", "field_name": "conversation"})
+    assert response.status_code == 200 and len(response.json()["results"]) == 1
+    row = TranscriptView.objects.get()
+    assert (row.viewer, row.action, row.detail) == (rita, "search", "pin 7")

@@ -4,7 +4,6 @@ filters only, and searching them is audited."""
 
 from django.contrib.admin import FieldListFilter, SimpleListFilter
 from django.contrib.admin.utils import get_fields_from_path
-from django.contrib.admin.views.main import SEARCH_VAR
 
 from chat.models import TranscriptView
 
@@ -59,10 +58,17 @@ class DeclaredLookupsOnlyMixin:
 
 
 class AuditedSearchMixin:
-    """A search of the list writes an audit row naming it: the search reaches text the list does not show."""
+    """A search writes an audit row naming it, from the list's box or Django's autocomplete view alike: it reaches
+    text the list does not show."""
 
-    def changelist_view(self, request, extra_context=None):
-        term = request.GET.get(SEARCH_VAR, "").strip()
-        if term and self.has_view_permission(request):
-            TranscriptView.record_search(request.user, term)
-        return super().changelist_view(request, extra_context)
+    def get_search_results(self, request, queryset, search_term):
+        audit_search(request, search_term)
+        return super().get_search_results(request, queryset, search_term)
+
+
+def audit_search(request, search_term):
+    """Record ``search_term`` for the request's user, once per request (a list with facets searches again)."""
+    term = search_term.strip()
+    if term and getattr(request, "_audited_search", None) != term:
+        TranscriptView.record_search(request.user, term)
+        request._audited_search = term
