@@ -6,7 +6,9 @@ Who sees what:
   created by migration 0004, has it); marking an inbox item reviewed needs ``chat.add_reviewmark``;
 - nobody adds or edits conversations, messages or feedback; deleting a conversation needs the delete permission
   (superusers have it, reviewers do not);
-- users, groups and the transcript audit log are for superusers only, whatever permissions a staff account holds.
+- users, groups and the transcript audit log are for superusers only, whatever permissions a staff account holds;
+- every reading of message text or images is audited (transcripts, exports, searches, image fetches) and the lists
+  filter by their declared filters alone, so no URL lookup probes text unaudited.
 
 This module holds the registrations. The pages beyond Django's own (transcript, export, dashboard, inbox) are in
 chat/review/console.py; filters, computed columns, queryset helpers and permission mixins in chat/review/.
@@ -21,7 +23,13 @@ from django.urls import path, reverse
 
 from chat.models import Conversation, Feedback, Message, ReviewMark, TranscriptView
 from chat.review import console, queries
-from chat.review.access import ReadOnlyAdminMixin, SuperuserOnlyMixin
+from chat.review.access import (
+    AuditedSearchMixin,
+    DeclaredLookupsOnlyMixin,
+    ReadOnlyAdminMixin,
+    SuperuserOnlyMixin,
+    audit_search,
+)
 from chat.review.columns import AuditColumns, ConversationColumns, MessageColumns, ReplyNoteColumns
 from chat.review.filters import (
     CreatedFilter,
@@ -39,7 +47,8 @@ admin.site.index_title = "Review console"
 
 
 @admin.register(Conversation)
-class ConversationAdmin(ReadOnlyAdminMixin, ConversationColumns, admin.ModelAdmin):
+class ConversationAdmin(AuditedSearchMixin, DeclaredLookupsOnlyMixin, ReadOnlyAdminMixin, ConversationColumns,
+                        admin.ModelAdmin):
     list_display = ["display_title", "owner_name", "started", "last_activity", "message_count", "tokens",
                     "last_reply_status", "feedback_summary"]
     list_display_links = ["display_title"]
@@ -59,7 +68,8 @@ class ConversationAdmin(ReadOnlyAdminMixin, ConversationColumns, admin.ModelAdmi
         return queries.with_summary(super().get_queryset(request).select_related("owner"))
 
     def get_search_results(self, request, queryset, search_term):
-        """Every word must match (``queries.search_conversations``); never any duplicate to remove."""
+        """Every word must match (``queries.search_conversations``); never any duplicate to remove. Audited."""
+        audit_search(request, search_term)
         return queries.search_conversations(queryset, search_term), False
 
     def get_urls(self):
@@ -100,7 +110,7 @@ class ConversationAdmin(ReadOnlyAdminMixin, ConversationColumns, admin.ModelAdmi
 
 
 @admin.register(Message)
-class MessageAdmin(ReadOnlyAdminMixin, MessageColumns, admin.ModelAdmin):
+class MessageAdmin(AuditedSearchMixin, DeclaredLookupsOnlyMixin, ReadOnlyAdminMixin, MessageColumns, admin.ModelAdmin):
     list_display = ["sent", "conversation_title", "conversation_owner", "role", "status", "model", "tokens"]
     list_display_links = None
     list_select_related = ["conversation__owner"]
@@ -122,7 +132,7 @@ class MessageAdmin(ReadOnlyAdminMixin, MessageColumns, admin.ModelAdmin):
                         f"#m-{message.public_id}")
 
 
-class ReplyNoteAdmin(ReadOnlyAdminMixin, ReplyNoteColumns, admin.ModelAdmin):
+class ReplyNoteAdmin(DeclaredLookupsOnlyMixin, ReadOnlyAdminMixin, ReplyNoteColumns, admin.ModelAdmin):
     """A read-only list of notes about replies (feedback, review marks), each linking to its reply."""
 
     list_display_links = None
@@ -151,8 +161,8 @@ class ReviewMarkAdmin(ReplyNoteAdmin):
 
 
 @admin.register(TranscriptView)
-class TranscriptViewAdmin(SuperuserOnlyMixin, AuditColumns, admin.ModelAdmin):
-    list_display = ["viewed_at", "viewer_username", "action", "conversation_link"]
+class TranscriptViewAdmin(DeclaredLookupsOnlyMixin, SuperuserOnlyMixin, AuditColumns, admin.ModelAdmin):
+    list_display = ["viewed_at", "viewer_username", "action", "conversation_link", "detail"]
     list_display_links = None
     list_filter = ["action", ("viewed_at", admin.DateFieldListFilter)]
     search_fields = ["viewer_username", "=conversation_public_id"]

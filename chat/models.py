@@ -266,14 +266,17 @@ class ReviewMark(models.Model):
 
 
 class TranscriptView(models.Model):
-    """Audit log: who opened or exported which transcript, and when.
+    """Audit log: who opened or exported which transcript, searched message text or fetched an image, and when.
 
-    The names and ids are copied so the record outlives the deletion of the account or the conversation.
+    The names and ids are copied so the record outlives the deletion of the account or the conversation. A search
+    names no conversation (``detail`` holds the words searched); an image fetch names the image in ``detail``.
     """
 
     class Action(models.TextChoices):
         VIEW = "view"
         EXPORT = "export"
+        SEARCH = "search"
+        IMAGE = "image"
 
     viewer = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="transcript_views"
@@ -282,15 +285,16 @@ class TranscriptView(models.Model):
     conversation = models.ForeignKey(
         Conversation, null=True, on_delete=models.SET_NULL, related_name="transcript_views"
     )
-    conversation_public_id = models.UUIDField()
+    conversation_public_id = models.UUIDField(null=True, blank=True)
     action = models.CharField(max_length=16, choices=Action.choices, default=Action.VIEW)
+    detail = models.TextField(blank=True)
     viewed_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         ordering = ["-viewed_at", "-id"]
 
     def __str__(self):
-        return f"{self.viewer_username} {self.action} {self.conversation_public_id}"
+        return f"{self.viewer_username} {self.action} {self.conversation_public_id or self.detail}"
 
     @classmethod
     def record(cls, user, conversations, action=Action.VIEW):
@@ -300,3 +304,16 @@ class TranscriptView(models.Model):
                 conversation_public_id=conv.public_id, action=action)
             for conv in conversations
         )
+
+    @classmethod
+    def record_search(cls, user, term):
+        """Write one audit row naming what ``user`` searched for, in full."""
+        cls.objects.create(viewer=user, viewer_username=user.get_username(), action=cls.Action.SEARCH, detail=term)
+
+    @classmethod
+    def record_image(cls, user, attachment):
+        """Write one audit row for ``user`` fetching a sent image, naming it and its conversation."""
+        conv = attachment.message.conversation
+        cls.objects.create(viewer=user, viewer_username=user.get_username(), conversation=conv,
+                           conversation_public_id=conv.public_id, action=cls.Action.IMAGE,
+                           detail=str(attachment.public_id))

@@ -1,5 +1,8 @@
 """ASGI entry point: HTTP through Django, WebSockets through Channels (canonical order, see STYLE.md).
 
+Sockets pass an origin check first: the app's own origin or a CSRF_TRUSTED_ORIGINS entry, not any host that
+ALLOWED_HOSTS admits (chat/socket/origins.py).
+
 Outermost, the demo model is started before the first scope when INFERENCE_DEMO is on (chat/standin/demo.py).
 """
 
@@ -13,10 +16,10 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from chat.routing import websocket_urlpatterns  # noqa: E402
 from chat.socket.lifespan import Lifespan  # noqa: E402
+from chat.socket.origins import SameOriginValidator  # noqa: E402
 from chat.standin.demo import StartDemoModel  # noqa: E402
 from chatsite.limits import BodySizeLimit  # noqa: E402
 
@@ -25,7 +28,7 @@ application = StartDemoModel(
         ProtocolTypeRouter(
             {
                 "http": BodySizeLimit(django_asgi_app),
-                "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+                "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
             }
         )
     )

@@ -12,7 +12,9 @@ from chat.live.hub import get_hub
 from chatsite.asgi import application
 from tests.servers import is_final
 
+# The page's origin and the handshake's Host, as a browser on the test site sends them.
 ORIGIN = b"http://testserver"
+HOST = b"testserver"
 
 
 def _session_cookie(user):
@@ -21,9 +23,10 @@ def _session_cookie(user):
     return f"sessionid={client.cookies['sessionid'].value}".encode()
 
 
-async def open_socket(conversation_id, user=None, origin=ORIGIN):
-    """Connect; returns ``(communicator, connected)``."""
-    headers = [(b"origin", origin)] if origin else []
+async def open_socket(conversation_id, user=None, origin=ORIGIN, host=HOST, headers=()):
+    """Connect with ``origin`` (None: no Origin header), ``host`` and any other ``headers``; returns
+    ``(communicator, connected)``."""
+    headers = [(b"host", host), *headers] + ([(b"origin", origin)] if origin else [])
     if user is not None:
         headers.append((b"cookie", await database_sync_to_async(_session_cookie)(user)))
     comm = WebsocketCommunicator(application, f"/ws/c/{conversation_id}/", headers=headers)

@@ -1,4 +1,4 @@
-"""Fetching and deleting an attachment: only its owner and staff see it; the bytes go with the last user of them."""
+"""Fetching and deleting an attachment: only its owner and reviewers (once sent) see it; the bytes go with the last user of them."""
 
 import pytest
 from django.db import connection
@@ -36,7 +36,9 @@ def test_a_repeated_fetch_is_answered_not_modified(alice_client, photo):
     assert (response.status_code, response.content) == (304, b"")
 
 
-def test_a_reviewer_can_fetch_any_attachment(rita_client, photo):
+def test_a_reviewer_can_fetch_any_sent_attachment(rita_client, conversation, photo):
+    # Drafts are the owner's alone, and every reviewer fetch is audited: tests/test_review_audit.py.
+    sent(conversation, photo)
     assert rita_client.get(photo.get_absolute_url()).status_code == 200
 
 

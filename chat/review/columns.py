@@ -94,6 +94,8 @@ class AuditColumns:
 
     @admin.display(description="Conversation")
     def conversation_link(self, obj):
+        if obj.conversation_public_id is None:
+            return "–"  # a search, which names no conversation
         if obj.conversation_id is None:
             return f"{obj.conversation_public_id} (deleted)"
         url = reverse("admin:chat_conversation_change", args=[obj.conversation_id])

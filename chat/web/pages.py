@@ -17,7 +17,7 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_http_methods, require_POST
 
 from chat.live import frames
-from chat.models import Attachment, Conversation, Message
+from chat.models import Attachment, Conversation, Message, TranscriptView
 from chat.ownership import get_conversation_for_user
 from chat.turns import options, records
 from chat.uploads import attachments
@@ -165,14 +165,16 @@ def _content_length(request):
 
 @require_http_methods(["GET", "HEAD", "DELETE"])
 def attachment(request, attachment_id):
-    """The stored image, to its owner and to staff (a 404 for anyone else); DELETE removes an unsent draft."""
+    """The stored image, to its owner and to reviewers (a 404 for anyone else); DELETE removes an unsent draft.
+
+    A reviewer's fetch is part of reading a transcript, so it writes an audit row; an unsent draft belongs to no
+    transcript yet and is a 404 to everyone but its owner.
+    """
     if request.method == "DELETE":
         if not request.user.is_authenticated or not attachments.delete_draft(request.user, attachment_id):
             raise Http404
         return HttpResponse(status=204)
-    found = attachments.get_for_viewer(request.user, attachment_id)
-    if found is None:
-        raise Http404
+    found = _viewable_attachment(request.user, attachment_id)
     etag = f'"{found.blob.sha256}"'
     response = get_conditional_response(request, etag=etag) or HttpResponse(
         bytes(found.blob.data), content_type=found.blob.content_type
@@ -181,3 +183,13 @@ def attachment(request, attachment_id):
     for name, value in {**_IMAGE_HEADERS, "ETag": etag, "Content-Disposition": disposition}.items():
         response[name] = value
     return response
+
+
+def _viewable_attachment(user, attachment_id):
+    """The attachment ``user`` may see, audited when a reviewer reads someone else's; else a 404."""
+    found = attachments.get_for_viewer(user, attachment_id)
+    if found is None or (found.owner_id != user.pk and found.message_id is None):
+        raise Http404
+    if found.owner_id != user.pk:
+        TranscriptView.record_image(user, found)
+    return found
