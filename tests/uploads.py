@@ -71,4 +71,3 @@ def upload(client, data, filename="image.png", **extra):
 def draft(owner, data=None, filename="photo.png"):
     """An unsent attachment of ``owner``, stored as the endpoint would store it."""
     return attachments.save_upload(owner, normalize_image(data or png()), filename)
-

@@ -10,7 +10,6 @@ TOO_MANY_PIXELS = "This image's dimensions are too large (max {:g} megapixels)."
 # Within the pixel caps but too costly to decode (a progressive JPEG, a big WebP), or the decoding process ran out
 # of memory or time.
 TOO_COMPLEX = "This image is too large or complex to process; please send a smaller or simpler version."
-BUSY = "Too many images are being processed right now; please try again in a moment."
 
 
 class ImageRejected(ValueError):
