@@ -7,6 +7,11 @@ the decoding child's memory cap with one message, the rest are decoded a strip a
 import asyncio
 import ctypes
 import io
+import multiprocessing
+import os
+import signal
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -120,6 +125,23 @@ def test_a_child_past_its_time_is_killed_and_answers_too_complex():
     outcome = decode_in_child(hostile.palette_png((6_000, 5_000)), Limits(), seconds=0.01)
 
     assert (outcome.image, outcome.message) == (None, TOO_COMPLEX)
+
+
+def test_a_child_killed_mid_decode_answers_too_complex_and_the_next_upload_works(caplog):
+    answers = []
+    worker = threading.Thread(
+        target=lambda: answers.append(decode_in_child(hostile.palette_png((6_000, 5_000)), Limits(), seconds=30))
+    )
+    worker.start()
+    deadline = time.monotonic() + 10
+    while not multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.001)
+    os.kill(multiprocessing.active_children()[0].pid, signal.SIGKILL)  # what the kernel's OOM killer would do
+    worker.join()
+
+    assert (answers[0].image, answers[0].message) == (None, TOO_COMPLEX)
+    assert "died without answering" in caplog.text
+    assert decode_in_child(hostile.palette_png((60, 50)), Limits(), seconds=30).image.width == 60
 
 
 def test_the_cost_cap_comes_from_settings(alice_client, settings):
