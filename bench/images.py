@@ -17,7 +17,6 @@ A further measurement is a function that prints its own table, called from main(
 """
 
 import argparse
-import io
 import json
 import statistics
 import subprocess

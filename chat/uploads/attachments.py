@@ -10,8 +10,8 @@ import asyncio
 import re
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
-from functools import cache
 from datetime import timedelta
+from functools import cache
 from pathlib import PurePosixPath
 from urllib.parse import unquote
 
