@@ -144,7 +144,16 @@ def forkserver_startup_ms():
     cold = time.perf_counter() - start
     warm = statistics.median(_timed(normalize_isolated, tiny) for _ in range(5))
     in_process = statistics.median(_timed(normalize_image, tiny) for _ in range(5))
-    return cold * 1e3, warm * 1e3, in_process * 1e3
+    return cold * 1e3, warm * 1e3, in_process * 1e3, _forkserver_rss_mb()
+
+
+def _forkserver_rss_mb():
+    """The forkserver's own resident memory: an idle cost of every web process that has decoded an upload."""
+    from multiprocessing import forkserver
+
+    pid = forkserver._forkserver._forkserver_pid  # not public; only read here, for the figure
+    status = Path(f"/proc/{pid}/status").read_text()
+    return next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")) / 1024
 
 
 def _timed(function, data):
@@ -154,9 +163,10 @@ def _timed(function, data):
 
 
 def print_upload_rows(rows, startup):
-    cold, warm, in_process = startup
-    print(f"\nForkserver start-up (first upload of a process): {cold:.0f} ms; a 16x16 PNG through a child then takes "
-          f"{warm:.1f} ms against {in_process:.1f} ms in-process (the per-upload cost of the child).")
+    cold, warm, in_process, server_mb = startup
+    print(f"\nForkserver start-up (first upload of a process): {cold:.0f} ms, then {server_mb:.0f} MB resident while"
+          f" idle; a 16x16 PNG through a child takes {warm:.1f} ms against {in_process:.1f} ms in-process (the"
+          " per-upload cost of the child).")
     print(f"Peak memory added to a worker, MB (bound {BOUND_MB}); time per upload, median ms.\n")
     header = (f"{'input':<31} {'file MB':>7} | {'in-process':>10} {'ms':>7} | {'upload: web':>11} {'child':>6}"
               f" {'total':>6} {'ms':>7} | outcome of the upload")

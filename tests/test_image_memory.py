@@ -15,12 +15,13 @@ import time
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageChops
 
 from chat.models import Attachment
 from chat.uploads import attachments
 from chat.uploads.images import Limits, normalize_image
 from chat.uploads.isolation import decode_in_child
+from chat.uploads.strips import resize_in_bands
 from tests import hostile_images as hostile
 from tests.uploads import upload
 
@@ -45,6 +46,8 @@ HOSTILE = {
     "16-bit grey PNG 30 MP": lambda: hostile.sixteen_bit_grey_png((6_000, 5_000)),
     "GIF, 30 MP screen, 1x1 frame": lambda: hostile.gif_with_tiny_frame((6_000, 5_000)),
     "palette PNG 30 MP": lambda: hostile.palette_png((6_000, 5_000)),
+    "RGB PNG 30 MP": lambda: hostile.truecolour_png((6_000, 5_000)),
+    "RGBA PNG 30 MP": lambda: hostile.truecolour_png((6_000, 5_000), "RGBA"),
 }
 
 
@@ -89,7 +92,7 @@ def test_big_animated_webp_is_refused_from_its_header(alice_client):
     assert grown < BOUND_MB
 
 
-@pytest.mark.parametrize("kind", ["16-bit grey PNG 30 MP", "GIF, 30 MP screen, 1x1 frame", "palette PNG 30 MP"])
+@pytest.mark.parametrize("kind", [kind for kind in HOSTILE if "WebP" not in kind])
 def test_lossless_image_at_the_pixel_cap_is_accepted_within_the_bound(alice_client, kind):
     data = HOSTILE[kind]()
 
@@ -181,3 +184,14 @@ def test_uploads_wait_their_turn_for_a_decoder(alice_client, settings):
     results = asyncio.run(three_at_once())
 
     assert [r.original_width for r in results] == [3_000, 3_001, 3_002]
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+def test_resampling_in_bands_matches_a_whole_resize(mode):
+    noise = Image.effect_noise((3_000, 2_000), 60)
+    img = Image.merge("RGB", (noise, noise.transpose(Image.Transpose.FLIP_TOP_BOTTOM), noise.rotate(180))).convert(mode)
+
+    banded = resize_in_bands(img, (1_238, 825))
+
+    difference = ImageChops.difference(banded, img.resize((1_238, 825), Image.Resampling.LANCZOS))
+    assert all(high <= 1 for _, high in difference.getextrema())  # rounding only

@@ -30,7 +30,7 @@ from chat.uploads.rejections import (  # re-exported: callers import the message
     ImageRejected,
 )
 from chat.uploads.sniffing import sniff
-from chat.uploads.strips import convert_and_reduce
+from chat.uploads.strips import convert_and_reduce, resize_in_bands
 
 __all__ = ["DAMAGED", "EMPTY", "NOT_AN_IMAGE", "PDF", "TOO_COMPLEX", "TOO_LARGE", "TOO_MANY_PIXELS", "UNSUPPORTED",
            "ImageRejected", "Limits", "NormalizedImage", "normalize_image", "pixel_limit"]
@@ -46,7 +46,9 @@ DECODE_MEMORY_MB = 140
 MAX_LONG_SIDE = 1568  # Claude's sweet spot; larger images are scaled by the provider anyway
 MAX_MEGAPIXELS = 1_150_000  # in pixels (1.15 MP), same source as MAX_LONG_SIDE
 MAX_OUTPUT_BYTES = 3_750_000  # provider cap per image
-JPEG_QUALITIES = (85, 75, 60)  # tried in order while the output is over budget
+JPEG_QUALITIES = (85, 75, 60)
+# Above this many pixels an image is resampled in bands (chat/uploads/strips.py); a JPEG's draft decode stays below.
+BANDED_PIXELS = 8_000_000  # tried in order while the output is over budget
 
 # Pillow checks its own pixel ceiling inside Image.open, before we ever see the
 # size, so it has to agree with ours or it would reject (89.5 MP by default)
@@ -214,6 +216,8 @@ def _working_mode(img: Image.Image) -> Image.Image:
 def _scale(img: Image.Image, size: tuple[int, int]) -> Image.Image:
     if img.size == size:
         return img
+    if img.width * img.height > BANDED_PIXELS:
+        return resize_in_bands(img, size)
     # reducing_gap box-reduces first: much faster on big images, no visible loss.
     return img.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
 
