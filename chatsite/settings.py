@@ -330,6 +330,12 @@ CHAT_MAX_FRAME_BYTES = env_int("CHAT_MAX_FRAME_BYTES", CHAT_MAX_MESSAGE_CHARS * 
 CHAT_MAX_UPLOAD_BYTES = env_int("CHAT_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
 CHAT_MAX_IMAGE_PIXELS = env_int("CHAT_MAX_IMAGE_PIXELS", 100_000_000)
 CHAT_MAX_IMAGE_PIXELS_LOSSLESS = env_int("CHAT_MAX_IMAGE_PIXELS_LOSSLESS", 30_000_000)
+# Decoding runs in a child process per upload (chat/uploads/isolation.py): at most CHAT_IMAGE_DECODERS at once per
+# process, each allowed CHAT_IMAGE_DECODE_MEMORY_MB more address space (also the header's cost estimate cap) and
+# CHAT_IMAGE_DECODE_SECONDS; past either the user is told the image is too large or complex to process.
+CHAT_IMAGE_DECODERS = env_int("CHAT_IMAGE_DECODERS", 1)
+CHAT_IMAGE_DECODE_MEMORY_MB = env_int("CHAT_IMAGE_DECODE_MEMORY_MB", 140)
+CHAT_IMAGE_DECODE_SECONDS = env_int("CHAT_IMAGE_DECODE_SECONDS", 30)
 
 # The add-on's limits, shared by every process (Redis when REDIS_URL is set).
 UPSTREAM_REQUESTS_PER_MINUTE = env_int("UPSTREAM_REQUESTS_PER_MINUTE", 150)

@@ -11,9 +11,11 @@ import re
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from functools import cache
 from pathlib import PurePosixPath
 from urllib.parse import unquote
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 from django.db.models.signals import post_delete
@@ -21,7 +23,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from chat.models import Attachment, ImageBlob
-from chat.uploads.images import normalize_image
+from chat.uploads.isolation import normalize_isolated
 
 MAX_PER_MESSAGE = 20  # the provider's limit of images per request
 # Drafts never sent (a closed tab, a removed preview) are deleted this long after their upload.
@@ -29,10 +31,14 @@ DRAFT_TTL = timedelta(days=1)
 UNAVAILABLE = "An attached image is no longer available. Remove it and attach it again."
 _EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png"}
 
-# Normalising a PNG at the 30 MP cap adds ~143 MB of memory and ~0.35 s of CPU (bench/images.py). One
-# worker per process keeps two web processes on a 512 MB dyno under budget even when every one of them is
-# decoding, and keeps that work off the thread that runs the ORM for every page and socket.
-_image_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="images")
+
+
+@cache
+def _image_pool():
+    """CHAT_IMAGE_DECODERS threads, each waiting on one decoding child: at most that many decodes at once in
+    this process (each child may grow by CHAT_IMAGE_DECODE_MEMORY_MB); further uploads queue here, off the thread
+    that runs the ORM for every page and socket."""
+    return ThreadPoolExecutor(max_workers=max(1, settings.CHAT_IMAGE_DECODERS), thread_name_prefix="images")
 
 
 class AttachmentUnavailable(Exception):
@@ -40,8 +46,9 @@ class AttachmentUnavailable(Exception):
 
 
 async def normalize(data):
-    """``images.normalize_image`` on the image pool; raises ImageRejected."""
-    return await asyncio.get_running_loop().run_in_executor(_image_pool, normalize_image, data)
+    """``images.normalize_image`` in a decoding child, queued for a place on the image pool; raises ImageRejected."""
+    seconds = settings.CHAT_IMAGE_DECODE_SECONDS
+    return await asyncio.get_running_loop().run_in_executor(_image_pool(), normalize_isolated, data, None, seconds)
 
 
 def save_upload(owner, image, filename):

@@ -17,16 +17,38 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from PIL import Image, ImageCms, ImageOps
 
+from chat.uploads.cost import decode_cost
+from chat.uploads.rejections import (  # re-exported: callers import the messages from here
+    DAMAGED,
+    EMPTY,
+    NOT_AN_IMAGE,
+    PDF,
+    TOO_COMPLEX,
+    TOO_LARGE,
+    TOO_MANY_PIXELS,
+    UNSUPPORTED,
+    ImageRejected,
+)
+from chat.uploads.sniffing import sniff
+from chat.uploads.strips import convert_and_reduce, resize_in_bands
+
+__all__ = ["DAMAGED", "EMPTY", "NOT_AN_IMAGE", "PDF", "TOO_COMPLEX", "TOO_LARGE", "TOO_MANY_PIXELS", "UNSUPPORTED",
+           "ImageRejected", "Limits", "NormalizedImage", "normalize_image", "pixel_limit"]
+
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # settings.CHAT_MAX_UPLOAD_BYTES overrides
 # Pixel caps, checked from the header before decoding. Only JPEG decodes at reduced scale (draft
-# mode); PNG, GIF and WebP decode every pixel at full size, about 4 bytes each, so their cap is lower.
-# bench/images.py: a JPEG at 100 MP adds ~17 MB to a worker, a PNG at 30 MP ~143 MB (at 100 MP, ~443 MB).
+# mode); PNG, GIF and WebP decode every pixel at full size, up to 4 bytes each, so their cap is lower.
 MAX_PIXELS = 100_000_000  # JPEG; settings.CHAT_MAX_IMAGE_PIXELS overrides
 MAX_PIXELS_LOSSLESS = 30_000_000  # PNG, GIF, WebP; settings.CHAT_MAX_IMAGE_PIXELS_LOSSLESS overrides
+# Most bytes the decoder may need at once (chat/uploads/cost.py), checked from the header; the decoding process
+# gets this much address space (chat/uploads/isolation.py). settings.CHAT_IMAGE_DECODE_MEMORY_MB overrides.
+DECODE_MEMORY_MB = 140
 MAX_LONG_SIDE = 1568  # Claude's sweet spot; larger images are scaled by the provider anyway
 MAX_MEGAPIXELS = 1_150_000  # in pixels (1.15 MP), same source as MAX_LONG_SIDE
 MAX_OUTPUT_BYTES = 3_750_000  # provider cap per image
-JPEG_QUALITIES = (85, 75, 60)  # tried in order while the output is over budget
+JPEG_QUALITIES = (85, 75, 60)
+# Above this many pixels an image is resampled in bands (chat/uploads/strips.py); a JPEG's draft decode stays below.
+BANDED_PIXELS = 8_000_000  # tried in order while the output is over budget
 
 # Pillow checks its own pixel ceiling inside Image.open, before we ever see the
 # size, so it has to agree with ours or it would reject (89.5 MP by default)
@@ -34,43 +56,35 @@ JPEG_QUALITIES = (85, 75, 60)  # tried in order while the output is over budget
 # CHAT_MAX_IMAGE_PIXELS can lower the limit but not raise it, for every format.
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
-NOT_AN_IMAGE = "This file is not an image."
-DAMAGED = "This image is damaged or incomplete."
-EMPTY = "This file is empty."
-UNSUPPORTED = "{} images are not supported; please convert to JPEG or PNG."
-PDF = "PDF files are not supported; please upload an image."
-TOO_LARGE = "This file is too large (max {:g} MB)."
-TOO_MANY_PIXELS = "This image's dimensions are too large (max {:g} megapixels)."
-
 _PILLOW_FORMATS = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png", "GIF": "gif", "WEBP": "webp"}
 _OPEN_FORMATS = ["JPEG", "PNG", "GIF", "WEBP"]  # JPEG also yields MPO (phone cameras)
-_SIGNATURES = (
-    (b"\xff\xd8\xff", "jpeg"),
-    (b"\x89PNG\r\n\x1a\n", "png"),
-    (b"GIF87a", "gif"),
-    (b"GIF89a", "gif"),
-)
-_UNSUPPORTED_SIGNATURES = (
-    (b"II*\x00", "TIFF"),
-    (b"MM\x00*", "TIFF"),
-    (b"8BPS", "Photoshop"),
-    (b"\x00\x00\x00\x0cjP  \r\n\x87\n", "JPEG 2000"),
-    (b"\xff\x4f\xff\x51", "JPEG 2000"),
-    (b"\x00\x00\x00\x0cJXL \r\n\x87\n", "JPEG XL"),
-    (b"\xff\x0a", "JPEG XL"),
-)
-_AVIF_BRANDS = {b"avif", b"avis"}
-_HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1"}
 # Pillow reports malformed input through many exception types, not just OSError.
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError)
 
 
-class ImageRejected(ValueError):
-    """An upload we will not pass on; ``user_message`` says why, in words safe to show."""
+@dataclass(frozen=True)
+class Limits:
+    """The caps an upload is checked against, read from settings in the web process and handed to the decoding
+    process as they are (it never reads settings)."""
 
-    def __init__(self, user_message: str):
-        super().__init__(user_message)
-        self.user_message = user_message
+    upload_bytes: int = MAX_UPLOAD_BYTES
+    pixels: int = MAX_PIXELS
+    pixels_lossless: int = MAX_PIXELS_LOSSLESS
+    decode_memory_mb: int = DECODE_MEMORY_MB
+
+    @classmethod
+    def current(cls) -> "Limits":
+        return cls(
+            upload_bytes=_setting("CHAT_MAX_UPLOAD_BYTES", MAX_UPLOAD_BYTES),
+            pixels=_setting("CHAT_MAX_IMAGE_PIXELS", MAX_PIXELS),
+            pixels_lossless=_setting("CHAT_MAX_IMAGE_PIXELS_LOSSLESS", MAX_PIXELS_LOSSLESS),
+            decode_memory_mb=_setting("CHAT_IMAGE_DECODE_MEMORY_MB", DECODE_MEMORY_MB),
+        )
+
+    def pixels_for(self, fmt: str | None) -> int:
+        """JPEG gets ``pixels`` because it decodes at reduced scale; every other format decodes at full size and
+        gets ``pixels_lossless``, never more than the JPEG cap."""
+        return self.pixels if fmt == "jpeg" else min(self.pixels, self.pixels_lossless)
 
 
 @dataclass(frozen=True)
@@ -87,21 +101,25 @@ class NormalizedImage:
     original_height: int
 
 
-def normalize_image(data: bytes) -> NormalizedImage:
+def normalize_image(data: bytes, limits: Limits | None = None) -> NormalizedImage:
     """Validate ``data`` and re-encode it for the model.
 
     The result holds pixels only (no EXIF, GPS, ICC, XMP or comments), is the first
     frame of an animation, has EXIF orientation applied, is in sRGB, has a long side
     of at most MAX_LONG_SIDE and at most MAX_MEGAPIXELS pixels (never upscaled), and
     is a PNG when it has real transparency, else a JPEG, no larger than
-    MAX_OUTPUT_BYTES. Raises ImageRejected for anything else.
+    MAX_OUTPUT_BYTES. Raises ImageRejected for anything else. ``limits`` default to the settings'.
+
+    This runs in the calling process, bounded by the header checks only: uploads go through
+    ``chat.uploads.isolation``, which runs it in a process with capped memory.
     """
-    _check_upload_size(data)
-    claimed = _sniff(data)
-    img, original = _decode(data, claimed)
+    limits = limits or Limits.current()
+    img, original = open_checked(data, limits)
+    with _pillow_errors(original[0], limits.pixels_for(original[0])):
+        img.load()  # decode everything now: truncated files fail here, not later
     icc_profile = img.info.get("icc_profile")
-    img = _working_mode(img)
-    img = _scale(img, _target_size(original[1]))
+    target = _target_size(original[1])
+    img = _scale(convert_and_reduce(img, target, _working_mode), target)
     img = _orient(img)
     img = _to_srgb(img, icc_profile)
     return _encode(_pixels_only(img), original)
@@ -114,81 +132,37 @@ def _setting(name: str, default: int) -> int:
         return default
 
 
-def _check_upload_size(data: bytes) -> None:
-    limit = _setting("CHAT_MAX_UPLOAD_BYTES", MAX_UPLOAD_BYTES)
-    if not data:
-        raise ImageRejected(EMPTY)
-    if len(data) > limit:
-        raise ImageRejected(TOO_LARGE.format(limit / 1024 / 1024))
+def open_checked(data: bytes, limits: Limits) -> tuple[Image.Image, tuple[str, tuple[int, int]]]:
+    """Open ``data`` and check it from its header alone, without decoding a pixel.
 
-
-def _sniff(data: bytes) -> str | None:
-    """Return the accepted format the bytes claim to be, or None; reject known others.
-
-    Only used to choose an error message: Pillow still decides what the bytes are.
+    Returns the image, opened (with draft scale set for a large JPEG) but not loaded, and its original
+    (format, size). Raises ImageRejected for what is too large, too costly to decode, or not an image.
     """
-    head = data[:64]
-    for signature, name in _SIGNATURES:
-        if head.startswith(signature):
-            return name
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "webp"
-    if head.startswith(b"%PDF-"):
-        raise ImageRejected(PDF)
-    for signature, name in _UNSUPPORTED_SIGNATURES:
-        if head.startswith(signature):
-            raise ImageRejected(UNSUPPORTED.format(name))
-    _reject_iso_media(data)
-    _reject_markup(data)
-    return None
-
-
-def _reject_iso_media(data: bytes) -> None:
-    """HEIC and AVIF are ISO media files; the brands in their ``ftyp`` box say which."""
-    if data[4:8] != b"ftyp":
-        return
-    box_end = min(int.from_bytes(data[:4], "big"), len(data), 256)
-    brands = {data[8:12]} | {data[i : i + 4] for i in range(16, box_end - 3, 4)}
-    if brands & _AVIF_BRANDS:
-        raise ImageRejected(UNSUPPORTED.format("AVIF"))
-    if brands & _HEIF_BRANDS:
-        raise ImageRejected(UNSUPPORTED.format("HEIC"))
-    raise ImageRejected(NOT_AN_IMAGE)  # a video or other ISO media file
-
-
-def _reject_markup(data: bytes) -> None:
-    text = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    if text.startswith(b"<") and b"<svg" in text:
-        raise ImageRejected(UNSUPPORTED.format("SVG"))
-
-
-def _decode(data: bytes, claimed: str | None) -> tuple[Image.Image, tuple[str, tuple[int, int]]]:
-    """Open and fully decode the first frame, at reduced scale for large JPEGs.
-
-    Returns the image and its original (format, size): draft decoding shrinks ``size``.
-    """
+    _check_upload_size(data, limits.upload_bytes)
+    claimed = sniff(data)
     # catch_warnings is not thread-safe before Python 3.14: _check_pixels is the
     # real guard, Pillow's own check is the backstop.
-    with warnings.catch_warnings(), _pillow_errors(claimed, pixel_limit(claimed)):
+    with warnings.catch_warnings(), _pillow_errors(claimed, limits.pixels_for(claimed)):
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         img = Image.open(io.BytesIO(data), formats=_OPEN_FORMATS)
         original = (_PILLOW_FORMATS[img.format], img.size)
-        _check_pixels(img.size, pixel_limit(original[0]))
+        _check_pixels(img.size, limits.pixels_for(original[0]))
         img.draft(None, _target_size(img.size))  # only the JPEG decoder honours this
-        img.load()  # decode everything now: truncated files fail here, not later
+        if decode_cost(img, original[1]) > limits.decode_memory_mb * 2**20:
+            raise ImageRejected(TOO_COMPLEX)
     return img, original
 
 
 def pixel_limit(fmt: str | None) -> int:
-    """The most pixels accepted for an image in ``fmt`` ("jpeg", "png", ...).
+    """The most pixels accepted for an image in ``fmt`` ("jpeg", "png", ...), from the settings."""
+    return Limits.current().pixels_for(fmt)
 
-    JPEG gets CHAT_MAX_IMAGE_PIXELS because it decodes at reduced scale; every other format
-    decodes at full size and gets CHAT_MAX_IMAGE_PIXELS_LOSSLESS, never more than the JPEG cap.
-    """
-    limit = _setting("CHAT_MAX_IMAGE_PIXELS", MAX_PIXELS)
-    if fmt == "jpeg":
-        return limit
-    return min(limit, _setting("CHAT_MAX_IMAGE_PIXELS_LOSSLESS", MAX_PIXELS_LOSSLESS))
+
+def _check_upload_size(data: bytes, limit: int) -> None:
+    if not data:
+        raise ImageRejected(EMPTY)
+    if len(data) > limit:
+        raise ImageRejected(TOO_LARGE.format(limit / 1024 / 1024))
 
 
 @contextmanager
@@ -200,7 +174,11 @@ def _pillow_errors(claimed: str | None, limit: int):
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageRejected(TOO_MANY_PIXELS.format(limit / 1e6)) from exc
+    except MemoryError as exc:
+        raise ImageRejected(TOO_COMPLEX) from exc
     except _DECODE_ERRORS as exc:
+        if "out of memory" in str(exc).lower():  # libjpeg and zlib report a failed allocation as an OSError
+            raise ImageRejected(TOO_COMPLEX) from exc
         raise ImageRejected(DAMAGED if claimed else NOT_AN_IMAGE) from exc
 
 
@@ -238,6 +216,8 @@ def _working_mode(img: Image.Image) -> Image.Image:
 def _scale(img: Image.Image, size: tuple[int, int]) -> Image.Image:
     if img.size == size:
         return img
+    if img.width * img.height > BANDED_PIXELS:
+        return resize_in_bands(img, size)
     # reducing_gap box-reduces first: much faster on big images, no visible loss.
     return img.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
 
