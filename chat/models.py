@@ -297,11 +297,11 @@ class TranscriptView(models.Model):
         return f"{self.viewer_username} {self.action} {self.conversation_public_id or self.detail}"
 
     @classmethod
-    def record(cls, user, conversations, action=Action.VIEW):
+    def record(cls, user, conversations, action=Action.VIEW, detail=""):
         """Write one audit row per conversation for ``user`` (one query)."""
         cls.objects.bulk_create(
             cls(viewer=user, viewer_username=user.get_username(), conversation=conv,
-                conversation_public_id=conv.public_id, action=action)
+                conversation_public_id=conv.public_id, action=action, detail=detail)
             for conv in conversations
         )
 
@@ -313,7 +313,4 @@ class TranscriptView(models.Model):
     @classmethod
     def record_image(cls, user, attachment):
         """Write one audit row for ``user`` fetching a sent image, naming it and its conversation."""
-        conv = attachment.message.conversation
-        cls.objects.create(viewer=user, viewer_username=user.get_username(), conversation=conv,
-                           conversation_public_id=conv.public_id, action=cls.Action.IMAGE,
-                           detail=str(attachment.public_id))
+        cls.record(user, [attachment.message.conversation], cls.Action.IMAGE, detail=str(attachment.public_id))

@@ -32,7 +32,6 @@ UNAVAILABLE = "An attached image is no longer available. Remove it and attach it
 _EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png"}
 
 
-
 @cache
 def _image_pool():
     """CHAT_IMAGE_DECODERS threads, each waiting on one decoding child: at most that many decodes at once in
